@@ -1,0 +1,237 @@
+#include "auth_daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "acl.h"
+#include "credentials.h"
+#include "fdpass.h"
+#include "ipc.h"
+#include "log.h"
+#include "mqtt_codec.h"
+
+#define AUTH_OUT_MAX (4u * 1024u * 1024u)
+
+struct auth_state {
+    int argc;
+    char **argv;
+    struct config *cfg;
+    uint32_t generation;
+    struct ipc_chan chan;
+    bool have_chan;
+};
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void open_channel(struct auth_state *st, int fd)
+{
+    if (st->have_chan) {
+        close(st->chan.fd);
+        ipc_chan_free(&st->chan);
+        st->have_chan = false;
+    }
+    set_nonblock(fd);
+    if (ipc_chan_init(&st->chan, fd, AUTH_OUT_MAX) != 0) {
+        log_error("cannot set up the worker channel");
+        close(fd);
+        return;
+    }
+    st->have_chan = true;
+    struct ipc_msg hello = {.type = IPC_HELLO, .u.hello.generation = st->generation};
+    ipc_chan_send(&st->chan, &hello);
+    ipc_chan_flush(&st->chan);
+}
+
+static uint8_t decide_connect(struct auth_state *st, const struct ipc_connect_req *r)
+{
+    const struct config *cfg = st->cfg;
+    if (r->flags & IPC_CONN_HAS_USERNAME) {
+        const uint8_t *pw = r->password.p;
+        size_t pwlen = (r->flags & IPC_CONN_HAS_PASSWORD) ? r->password.len : 0;
+        if (!(r->flags & IPC_CONN_HAS_PASSWORD)) pw = (const uint8_t *)"";
+        return credentials_check(cfg, r->username.p, r->username.len, pw, pwlen)
+                   ? MQTT_CONNACK_ACCEPTED
+                   : MQTT_CONNACK_BAD_CREDENTIALS;
+    }
+    return cfg->allow_anonymous ? MQTT_CONNACK_ACCEPTED : MQTT_CONNACK_NOT_AUTHORIZED;
+}
+
+static void handle(struct auth_state *st, const struct ipc_msg *m)
+{
+    struct ipc_msg out = {.req_id = m->req_id};
+    char id[160], user[160], peer[80], topic[300];
+    switch (m->type) {
+    case IPC_CONNECT_REQ: {
+        const struct ipc_connect_req *r = &m->u.connect_req;
+        uint8_t rc = decide_connect(st, r);
+        log_info("connect client=\"%s\" user=\"%s\" peer=%s: %s",
+                 log_sanitize(r->client_id.p, r->client_id.len, id, sizeof(id)),
+                 (r->flags & IPC_CONN_HAS_USERNAME)
+                     ? log_sanitize(r->username.p, r->username.len, user, sizeof(user))
+                     : "",
+                 log_sanitize(r->peer.p, r->peer.len, peer, sizeof(peer)),
+                 rc == MQTT_CONNACK_ACCEPTED          ? "accepted"
+                 : rc == MQTT_CONNACK_BAD_CREDENTIALS ? "refused (bad username or password)"
+                                                      : "refused (not authorized)");
+        out.type = IPC_CONNECT_RESP;
+        out.u.connect_resp.rc = rc;
+        out.u.connect_resp.generation = st->generation;
+        break;
+    }
+    case IPC_ACL_REQ: {
+        const struct ipc_acl_req *r = &m->u.acl_req;
+        struct acl_verdict v = acl_decide(r);
+        if (!v.allow)
+            log_info("denied %s client=\"%s\" topic=\"%s\"",
+                     r->action == IPC_ACL_PUBLISH ? "publish" : "subscribe",
+                     log_sanitize(r->client_id.p, r->client_id.len, id, sizeof(id)),
+                     log_sanitize(r->topic.p, r->topic.len, topic, sizeof(topic)));
+        out.type = IPC_ACL_RESP;
+        out.u.acl_resp.allow = v.allow;
+        out.u.acl_resp.max_qos = v.max_qos;
+        out.u.acl_resp.generation = st->generation;
+        break;
+    }
+    default:
+        log_warn("unexpected message type %u from the worker; ignored", m->type);
+        return;
+    }
+    if (ipc_chan_send(&st->chan, &out) != 0)
+        log_error("worker channel output full; reply %u dropped", m->req_id);
+}
+
+static void reload(struct auth_state *st)
+{
+    struct config *next = malloc(sizeof(*next));
+    struct cmdline cl;
+    char err[1024];
+    if (!next) {
+        log_error("reload: out of memory; keeping the current configuration");
+        return;
+    }
+    if (cmdline_parse(st->argc, st->argv, &cl, next, err, sizeof(err)) != 0) {
+        log_error("reload failed, keeping the current configuration: %s", err);
+        free(next);
+        return;
+    }
+    *st->cfg = *next;
+    free(next);
+    st->generation++;
+    log_info("configuration reloaded: %zu users, anonymous %s, generation %u", st->cfg->n_users,
+             st->cfg->allow_anonymous ? "allowed" : "refused", st->generation);
+    if (st->have_chan) {
+        struct ipc_msg g = {.type = IPC_GENERATION, .u.generation.generation = st->generation};
+        ipc_chan_send(&st->chan, &g);
+    }
+}
+
+static void drop_channel(struct auth_state *st, const char *why)
+{
+    log_warn("worker channel closed: %s", why);
+    close(st->chan.fd);
+    ipc_chan_free(&st->chan);
+    st->have_chan = false;
+}
+
+static void serve_channel(struct auth_state *st)
+{
+    for (;;) {
+        long n = ipc_chan_read(&st->chan);
+        if (n == 0) {
+            drop_channel(st, "end of file");
+            return;
+        }
+        if (n == -1) {
+            drop_channel(st, strerror(errno));
+            return;
+        }
+        struct ipc_msg m;
+        int rc;
+        while ((rc = ipc_chan_next(&st->chan, &m)) == IPC_OK)
+            handle(st, &m);
+        if (rc != IPC_NEED_MORE) {
+            drop_channel(st, ipc_err_str(rc));
+            return;
+        }
+        if (n == -2) return;
+    }
+}
+
+int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cfg)
+{
+    static struct auth_state st;
+    st.argc = argc;
+    st.argv = argv;
+    st.cfg = cfg;
+    st.generation = 1;
+    if (credentials_init() != 0) {
+        log_error("libsodium initialisation failed");
+        return 1;
+    }
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sigfd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        return 1;
+    }
+    set_nonblock(cl->ctl_fd);
+    open_channel(&st, cl->ipc_fd);
+    log_info("auth daemon ready (generation %u, %zu users)", st.generation, cfg->n_users);
+
+    for (;;) {
+        struct pollfd p[3] = {{.fd = sigfd, .events = POLLIN},
+                              {.fd = cl->ctl_fd, .events = POLLIN},
+                              {.fd = st.have_chan ? st.chan.fd : -1, .events = POLLIN}};
+        if (st.have_chan && ipc_chan_pending_output(&st.chan)) p[2].events |= POLLOUT;
+        if (poll(p, 3, -1) < 0) {
+            if (errno == EINTR) continue;
+            log_error("poll: %s", strerror(errno));
+            return 1;
+        }
+        if (p[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGHUP) {
+                    reload(&st);
+                } else {
+                    log_info("stopping");
+                    return 0;
+                }
+            }
+        }
+        if (p[1].revents & (POLLIN | POLLHUP)) {
+            char tag;
+            int fd;
+            int r = fdpass_recv(cl->ctl_fd, &tag, &fd);
+            if (r == 0 || (r < 0 && errno != EAGAIN)) {
+                log_info("supervisor gone; stopping");
+                return 0;
+            }
+            if (r > 0 && tag == 'P' && fd >= 0) {
+                log_info("new worker channel");
+                open_channel(&st, fd);
+                continue;
+            }
+            if (r > 0 && fd >= 0) close(fd);
+        }
+        if (st.have_chan && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) serve_channel(&st);
+        if (st.have_chan && ipc_chan_flush(&st.chan) < 0) drop_channel(&st, strerror(errno));
+    }
+}

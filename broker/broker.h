@@ -1,0 +1,261 @@
+/* broker: the worker's internal data model, shared by its modules (conn, session,
+ * auth_client, protocol, router, worker). Not a public interface. */
+#ifndef BULWARK_BROKER_H
+#define BULWARK_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "ipc.h"
+#include "msg.h"
+#include "mqtt_codec.h"
+#include "strmap.h"
+#include "topic.h"
+#include "topic_tree.h"
+
+enum handle_kind { H_LISTENER, H_CONN, H_AUTH, H_CTL, H_SIGNAL };
+
+/* First member of everything registered with epoll, so the event tells what it is. */
+struct handle {
+    enum handle_kind kind;
+    int fd;
+};
+
+/* One queued outgoing packet. A PUBLISH is written as head|topic|pid|payload straight
+ * from the shared message; other packets live in head (small) or big. */
+struct out_item {
+    struct out_item *next;
+    struct msg *msg;
+    uint8_t *big;
+    uint32_t len;  /* whole packet */
+    uint32_t sent; /* bytes already written */
+    uint8_t head_len;
+    uint8_t pid_len;
+    uint8_t pid[2];
+    uint8_t head[12];
+};
+
+enum conn_state {
+    CS_WAIT_CONNECT, /* accepted, no CONNECT yet */
+    CS_AUTH,         /* CONNECT sent to the auth daemon, waiting */
+    CS_ACTIVE,       /* CONNACK 0 sent */
+    CS_CLOSED,       /* socket closed, freed at the end of the loop turn */
+};
+
+/* What a paused connection is waiting for. */
+enum wait_kind { WAIT_NONE, WAIT_CONNECT, WAIT_WILL_ACL, WAIT_PUBLISH_ACL, WAIT_SUBSCRIBE_ACL };
+
+struct session;
+
+struct conn {
+    struct handle h;
+    uint64_t id;
+    enum conn_state state;
+    char peer[64];
+    struct conn *prev, *next; /* all connections */
+    struct conn *dirty_next;  /* connections with output to flush this turn */
+    bool dirty;
+    uint32_t ep_events; /* what epoll watches now */
+
+    uint8_t *in; /* bytes of a packet not yet whole */
+    uint32_t in_len, in_cap;
+
+    struct out_item *out_head, *out_tail;
+    size_t out_bytes;
+    uint64_t dropped; /* QoS 0 messages dropped because the output queue was full */
+
+    uint64_t created_ms, last_rx_ms;
+    uint16_t keepalive;
+    uint8_t proto;
+    bool clean_disconnect; /* DISCONNECT received: no will */
+
+    struct session *session;
+    char *client_id; /* as given in CONNECT, or assigned */
+    uint16_t client_id_len;
+    bool clean_session;
+    char *username;
+    uint16_t username_len;
+    bool has_username;
+    struct msg *will;
+    uint8_t will_qos;
+    bool will_retain;
+
+    /* A packet waiting for verdicts (copied out of the input buffer). */
+    enum wait_kind wait;
+    uint8_t *pend;
+    uint32_t pend_len;
+    uint8_t pend_byte0;
+    uint32_t pend_outstanding; /* verdicts still expected */
+    uint8_t *pend_codes;       /* SUBSCRIBE: granted code per filter */
+    uint32_t pend_count;       /* SUBSCRIBE: number of filters */
+    uint8_t connack_rc;
+    uint32_t reqs_in_flight; /* auth requests that still name this connection */
+};
+
+struct inflight {
+    struct msg *msg; /* NULL once PUBREC arrived (only the id is kept) */
+    uint16_t pid;
+    uint8_t qos;
+    bool retain;
+    bool rel_sent; /* QoS 2: PUBREC received, PUBREL sent */
+};
+
+struct queued {
+    struct msg *msg;
+    uint8_t qos;
+    bool retain;
+};
+
+struct sub_rec {
+    char *filter;
+    uint16_t len;
+    uint8_t qos;
+};
+
+struct session {
+    char *client_id;
+    uint16_t id_len;
+    struct conn *conn; /* NULL while offline */
+    bool clean;
+
+    struct sub_rec *subs;
+    uint32_t n_subs, cap_subs;
+
+    struct inflight *infl; /* ring in send order */
+    uint32_t infl_head, n_infl, cap_infl;
+    struct queued *queue; /* ring, waiting for an inflight slot or for the client */
+    uint32_t q_head, q_len, q_cap;
+    uint64_t q_dropped;
+    uint16_t next_pid;
+
+    uint8_t *qos2_in; /* bitmap of inbound QoS 2 ids awaiting PUBREL (8 KiB, lazily) */
+    uint32_t n_qos2_in;
+
+    struct strmap verdicts; /* publish topic -> encoded verdict, tagged with generation */
+
+    uint64_t match_stamp; /* de-duplicates overlapping subscriptions per publish */
+    uint32_t match_slot;
+};
+
+struct pending_req {
+    uint32_t req_id;
+    enum wait_kind kind;
+    struct conn *conn; /* NULL: the connection went away, drop the answer */
+    uint32_t index;    /* SUBSCRIBE: which filter */
+    uint64_t deadline;
+    bool failed; /* timed out: the answer, if it ever comes, is ignored */
+};
+
+struct delivery {
+    struct session *s;
+    uint8_t qos;
+};
+
+struct worker {
+    const struct config *cfg;
+    const struct config_limits *lim;
+    struct topic_limits tlim;
+    int epfd;
+    struct handle listeners[CONFIG_MAX_LISTENERS];
+    size_t n_listeners;
+    struct handle ctl;
+    struct handle sig;
+    bool stopping;
+
+    struct handle auth_h;
+    struct ipc_chan auth;
+    bool auth_up;
+    bool auth_dirty;
+    uint32_t generation;
+    uint32_t next_req_id;
+    struct pending_req *pend; /* FIFO ring: the auth daemon answers in order */
+    uint32_t pend_head, pend_len, pend_cap;
+
+    struct strmap sessions;
+    struct sub_tree *subs;
+    struct retained_store *retained;
+
+    struct conn *conns;
+    uint32_t n_conns;
+    struct conn *dirty;
+    struct conn *graveyard; /* closed this turn, freed after it */
+    uint64_t next_conn_id;
+    uint64_t now;
+
+    uint8_t *rbuf;
+    size_t rbuf_cap;
+
+    struct delivery *deliv;
+    uint32_t n_deliv, cap_deliv;
+    uint64_t match_stamp;
+    uint64_t out_items_free_count;
+    struct out_item *out_free; /* recycled out_items */
+};
+
+/* conn.c */
+struct conn *conn_new(struct worker *w, int fd);
+void conn_close(struct worker *w, struct conn *c, const char *why);
+void conn_free(struct worker *w, struct conn *c);
+void conn_mark_dirty(struct worker *w, struct conn *c);
+int conn_send_bytes(struct worker *w, struct conn *c, const uint8_t *p, size_t len);
+/* Queues a PUBLISH of m. QoS 0 is dropped (returns false) when the output queue is full. */
+bool conn_send_publish(struct worker *w, struct conn *c, struct msg *m, uint8_t qos, bool dup,
+                       bool retain, uint16_t pid);
+void conn_send_ack(struct worker *w, struct conn *c, uint8_t type, uint16_t pid);
+/* Writes what it can. Returns -1 if the connection failed (and was closed). */
+int conn_flush(struct worker *w, struct conn *c);
+void conn_update_events(struct worker *w, struct conn *c);
+bool conn_output_full(const struct worker *w, const struct conn *c);
+
+/* session.c */
+struct session *session_new(struct worker *w, const uint8_t *id, uint16_t id_len, bool clean);
+void session_destroy(struct worker *w, struct session *s);
+void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t qos, bool retain);
+void session_resume(struct worker *w, struct session *s); /* resend inflight, then pump */
+void session_puback(struct worker *w, struct session *s, uint16_t pid);
+void session_pubrec(struct worker *w, struct session *s, uint16_t pid);
+void session_pubcomp(struct worker *w, struct session *s, uint16_t pid);
+bool session_qos2_has(struct session *s, uint16_t pid);
+int session_qos2_add(struct worker *w, struct session *s, uint16_t pid);
+void session_qos2_del(struct session *s, uint16_t pid);
+int session_add_sub(struct worker *w, struct session *s, const uint8_t *f, uint16_t len,
+                    uint8_t qos);
+bool session_del_sub(struct worker *w, struct session *s, const uint8_t *f, uint16_t len);
+/* Cached publish verdict for topic under the current generation: -1 unknown, else
+ * bit 2 = allow, bits 0-1 = max QoS. */
+int session_verdict_get(struct worker *w, struct session *s, const uint8_t *t, size_t len);
+void session_verdict_put(struct worker *w, struct session *s, const uint8_t *t, size_t len,
+                         bool allow, uint8_t max_qos);
+
+/* auth_client.c */
+void auth_client_attach(struct worker *w, int fd);
+void auth_client_detach(struct worker *w, const char *why);
+void auth_client_on_readable(struct worker *w);
+void auth_client_flush(struct worker *w);
+void auth_client_check_timeouts(struct worker *w);
+void auth_client_forget_conn(struct worker *w, struct conn *c);
+/* Queue requests. Return 0, or -1 when the auth daemon is unavailable (fail closed). */
+int auth_request_connect(struct worker *w, struct conn *c, const struct mqtt_connect *pk);
+int auth_request_acl(struct worker *w, struct conn *c, enum wait_kind kind, uint32_t index,
+                     uint8_t action, uint8_t qos, const uint8_t *topic, size_t tlen);
+
+/* protocol.c */
+/* Handles one whole packet. Returns false when the connection was closed. */
+bool proto_handle(struct worker *w, struct conn *c, uint8_t byte0, const uint8_t *body,
+                  uint32_t len);
+void proto_connect_verdict(struct worker *w, struct conn *c, uint8_t rc);
+void proto_acl_verdict(struct worker *w, struct conn *c, enum wait_kind kind, uint32_t index,
+                       bool allow, uint8_t max_qos);
+
+/* router.c */
+void route_publish(struct worker *w, struct msg *m);
+void route_retained_to(struct worker *w, struct session *s, const uint8_t *filter, size_t flen,
+                       uint8_t granted);
+
+/* worker.c */
+void worker_process_input(struct worker *w, struct conn *c);
+void worker_publish_will(struct worker *w, struct conn *c);
+
+#endif

@@ -1,0 +1,409 @@
+/* worker: the event loop of the broker role: accept, read, parse, dispatch, flush,
+ * timers. Reads in large chunks into one shared buffer, handles every whole packet in
+ * it, and writes each connection's output once per loop turn. */
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "clock.h"
+#include "fdpass.h"
+#include "log.h"
+
+#define READ_CHUNK (64u * 1024u)
+#define MAX_EVENTS 256
+#define SWEEP_MS 100u
+#define ACCEPT_BATCH 64
+
+static void peer_name(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(out, len, "%s:%u", host, port);
+}
+
+static void accept_clients(struct worker *w, int lfd)
+{
+    static uint64_t refused;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                log_warn("accept: %s (raise the descriptor limit or lower max_connections)",
+                         strerror(errno));
+            return;
+        }
+        if (w->n_conns >= w->lim->max_connections) {
+            if ((refused++ & 1023) == 0)
+                log_warn("max_connections (%u) reached: refusing connections",
+                         w->lim->max_connections);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct conn *c = conn_new(w, fd);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        peer_name(fd, c->peer, sizeof(c->peer));
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->h};
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            conn_close(w, c, "epoll_ctl failed");
+            continue;
+        }
+        c->ep_events = EPOLLIN;
+    }
+}
+
+/* Handles every whole packet in buf; returns how many bytes were consumed. */
+static size_t parse_packets(struct worker *w, struct conn *c, const uint8_t *buf, size_t len)
+{
+    size_t off = 0;
+    while (off < len && c->state != CS_CLOSED && c->wait == WAIT_NONE && !conn_output_full(w, c)) {
+        uint8_t b0;
+        uint32_t rem;
+        size_t hl;
+        int r = mqtt_fixed_header(buf + off, len - off, &b0, &rem, &hl);
+        if (r == MQTT_NEED_MORE) break;
+        if (r != MQTT_OK) {
+            log_info("protocol violation from %s: bad remaining length; closing", c->peer);
+            conn_close(w, c, "bad remaining length");
+            return len;
+        }
+        uint64_t total = (uint64_t)hl + rem;
+        if (total > w->lim->max_packet_size) {
+            log_info("%s sent a packet of %llu bytes, over max_packet_size %u; closing", c->peer,
+                     (unsigned long long)total, w->lim->max_packet_size);
+            conn_close(w, c, "packet too large");
+            return len;
+        }
+        if (len - off < total) break;
+        proto_handle(w, c, b0, buf + off + hl, rem);
+        off += (size_t)total;
+    }
+    return off;
+}
+
+static int keep_rest(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (n > c->in_cap) {
+        uint8_t *nb = realloc(c->in, n);
+        if (!nb) return -1;
+        c->in = nb;
+        c->in_cap = (uint32_t)n;
+    }
+    memmove(c->in, p, n);
+    c->in_len = (uint32_t)n;
+    return 0;
+}
+
+void worker_process_input(struct worker *w, struct conn *c)
+{
+    if (!c->in_len || c->state == CS_CLOSED) return;
+    size_t used = parse_packets(w, c, c->in, c->in_len);
+    if (c->state == CS_CLOSED) return;
+    c->in_len -= (uint32_t)used;
+    if (c->in_len) memmove(c->in, c->in + used, c->in_len);
+    if (!c->in_len) {
+        free(c->in); /* idle connections hold no input buffer */
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+}
+
+/* Room for the rest of the packet being assembled, bounded by max_packet_size. */
+static int grow_input(struct worker *w, struct conn *c)
+{
+    size_t want = c->in_len + READ_CHUNK;
+    uint8_t b0;
+    uint32_t rem;
+    size_t hl;
+    if (mqtt_fixed_header(c->in, c->in_len, &b0, &rem, &hl) == MQTT_OK && hl + rem > want)
+        want = hl + rem;
+    size_t max = (size_t)w->lim->max_packet_size + READ_CHUNK;
+    if (want > max) want = max;
+    if (want <= c->in_cap) return 0;
+    uint8_t *nb = realloc(c->in, want);
+    if (!nb) return -1;
+    c->in = nb;
+    c->in_cap = (uint32_t)want;
+    return 0;
+}
+
+static void on_readable(struct worker *w, struct conn *c)
+{
+    if (c->wait != WAIT_NONE || conn_output_full(w, c)) {
+        conn_update_events(w, c);
+        return;
+    }
+    ssize_t n;
+    if (c->in_len == 0) {
+        n = read(c->h.fd, w->rbuf, w->rbuf_cap);
+        if (n > 0) {
+            c->last_rx_ms = w->now;
+            size_t used = parse_packets(w, c, w->rbuf, (size_t)n);
+            if (c->state != CS_CLOSED && used < (size_t)n &&
+                keep_rest(c, w->rbuf + used, (size_t)n - used) != 0)
+                conn_close(w, c, "out of memory");
+            return;
+        }
+    } else {
+        if (grow_input(w, c) != 0) {
+            conn_close(w, c, "out of memory");
+            return;
+        }
+        n = read(c->h.fd, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n > 0) {
+            c->last_rx_ms = w->now;
+            c->in_len += (uint32_t)n;
+            worker_process_input(w, c);
+            return;
+        }
+    }
+    if (n == 0)
+        conn_close(w, c, "connection closed by peer");
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        conn_close(w, c, strerror(errno));
+}
+
+void worker_publish_will(struct worker *w, struct conn *c)
+{
+    struct msg *m = c->will;
+    c->will = NULL;
+    if (m->retain && retained_set(w->retained, m) != 0)
+        log_error("out of memory storing a retained will");
+    route_publish(w, m);
+    msg_unref(m);
+}
+
+static void sweep(struct worker *w)
+{
+    struct conn *next;
+    for (struct conn *c = w->conns; c; c = next) {
+        next = c->next;
+        if (c->state == CS_WAIT_CONNECT && w->now - c->created_ms >= w->lim->connect_timeout_ms) {
+            log_info("%s sent no CONNECT within %u ms; closing", c->peer,
+                     w->lim->connect_timeout_ms);
+            conn_close(w, c, "connect timeout");
+        } else if (c->state == CS_ACTIVE && c->keepalive &&
+                   w->now - c->last_rx_ms > (uint64_t)c->keepalive * 1500u) {
+            log_info("%s: keep-alive of %u s expired; closing", c->peer, c->keepalive);
+            conn_close(w, c, "keep-alive expired");
+        }
+    }
+    auth_client_check_timeouts(w);
+}
+
+static void flush_dirty(struct worker *w)
+{
+    while (w->dirty) {
+        struct conn *c = w->dirty;
+        w->dirty = c->dirty_next;
+        c->dirty = false;
+        if (c->state == CS_CLOSED) continue;
+        if (conn_flush(w, c) != 0) continue;
+        /* Input parked while the output queue was full can go on now. */
+        if (c->in_len && c->wait == WAIT_NONE && !conn_output_full(w, c))
+            worker_process_input(w, c);
+    }
+}
+
+static void bury(struct worker *w)
+{
+    while (w->graveyard) {
+        struct conn *c = w->graveyard;
+        w->graveyard = c->next;
+        conn_free(w, c);
+    }
+}
+
+static void on_ctl(struct worker *w)
+{
+    char tag;
+    int fd;
+    int r = fdpass_recv(w->ctl.fd, &tag, &fd);
+    if (r == 0 || (r < 0 && errno != EAGAIN)) {
+        log_info("supervisor gone; stopping");
+        w->stopping = true;
+        return;
+    }
+    if (r > 0 && tag == 'P' && fd >= 0)
+        auth_client_attach(w, fd);
+    else if (r > 0 && fd >= 0)
+        close(fd);
+}
+
+static bool destroy_session(void *ctx, const void *key, size_t len, void *value)
+{
+    (void)key;
+    (void)len;
+    struct worker *w = ctx;
+    struct session *s = value;
+    /* session_destroy removes itself from the map; here the map is being walked, so
+     * take it out first by letting strmap_each drop the entry. */
+    s->conn = NULL;
+    char *id = s->client_id;
+    s->client_id = NULL;
+    s->id_len = 0;
+    session_destroy(w, s);
+    free(id);
+    return true;
+}
+
+static void shutdown_worker(struct worker *w)
+{
+    while (w->conns) {
+        w->conns->clean_disconnect = true; /* the broker is stopping: no wills */
+        conn_close(w, w->conns, "broker stopping");
+    }
+    flush_dirty(w);
+    bury(w);
+    if (w->auth_up) auth_client_detach(w, "stopping");
+    strmap_each(&w->sessions, destroy_session, w);
+    strmap_clear(&w->sessions);
+    sub_tree_free(w->subs);
+    retained_free(w->retained);
+    while (w->out_free) {
+        struct out_item *it = w->out_free;
+        w->out_free = it->next;
+        free(it);
+    }
+    free(w->pend);
+    free(w->deliv);
+    free(w->rbuf);
+}
+
+static int add_handle(struct worker *w, struct handle *h, int fd, enum handle_kind kind)
+{
+    h->kind = kind;
+    h->fd = fd;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = h};
+    return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int worker_main(const struct cmdline *cl, const struct config *cfg)
+{
+    static struct worker w;
+    w.cfg = cfg;
+    w.lim = &cfg->limits;
+    w.tlim.max_length = cfg->limits.max_topic_length;
+    w.tlim.max_levels = cfg->limits.max_topic_levels;
+    w.now = clock_ms();
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    w.epfd = epoll_create1(EPOLL_CLOEXEC);
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    w.rbuf_cap = READ_CHUNK;
+    w.rbuf = malloc(w.rbuf_cap);
+    w.subs = sub_tree_new();
+    w.retained = retained_new();
+    strmap_init(&w.sessions);
+    if (w.epfd < 0 || sfd < 0 || !w.rbuf || !w.subs || !w.retained) {
+        log_error("worker setup failed: %s", strerror(errno));
+        return 1;
+    }
+    fcntl(cl->ctl_fd, F_SETFD, FD_CLOEXEC);
+    fcntl(cl->ctl_fd, F_SETFL, fcntl(cl->ctl_fd, F_GETFL) | O_NONBLOCK);
+    if (add_handle(&w, &w.sig, sfd, H_SIGNAL) != 0 ||
+        add_handle(&w, &w.ctl, cl->ctl_fd, H_CTL) != 0) {
+        log_error("epoll_ctl: %s", strerror(errno));
+        return 1;
+    }
+    for (size_t i = 0; i < cl->n_listen_fds; i++) {
+        int fd = cl->listen_fds[i];
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        if (add_handle(&w, &w.listeners[w.n_listeners++], fd, H_LISTENER) != 0) {
+            log_error("epoll_ctl listener: %s", strerror(errno));
+            return 1;
+        }
+    }
+    fcntl(cl->ipc_fd, F_SETFD, FD_CLOEXEC);
+    auth_client_attach(&w, cl->ipc_fd);
+    log_info("worker ready: %zu listeners", w.n_listeners);
+
+    uint64_t next_sweep = w.now + SWEEP_MS;
+    struct epoll_event evs[MAX_EVENTS];
+    while (!w.stopping) {
+        int timeout = (int)(next_sweep > w.now ? next_sweep - w.now : 0);
+        int n = epoll_wait(w.epfd, evs, MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR) {
+            log_error("epoll_wait: %s", strerror(errno));
+            break;
+        }
+        w.now = clock_ms();
+        for (int i = 0; i < n; i++) {
+            struct handle *h = evs[i].data.ptr;
+            uint32_t e = evs[i].events;
+            switch (h->kind) {
+            case H_LISTENER:
+                accept_clients(&w, h->fd);
+                break;
+            case H_CONN: {
+                struct conn *c = (struct conn *)h;
+                if (c->state == CS_CLOSED) break;
+                if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(&w, c);
+                if ((e & EPOLLOUT) && c->state != CS_CLOSED) conn_mark_dirty(&w, c);
+                break;
+            }
+            case H_AUTH:
+                if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) auth_client_on_readable(&w);
+                if ((e & EPOLLOUT) && w.auth_up) w.auth_dirty = true;
+                break;
+            case H_CTL:
+                on_ctl(&w);
+                break;
+            case H_SIGNAL: {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof(si)) == sizeof(si))
+                    w.stopping = true;
+                break;
+            }
+            }
+        }
+        if (w.now >= next_sweep) {
+            sweep(&w);
+            next_sweep = w.now + SWEEP_MS;
+        }
+        flush_dirty(&w);
+        auth_client_flush(&w);
+        bury(&w);
+    }
+    log_info("stopping");
+    shutdown_worker(&w);
+    close(sfd);
+    close(w.epfd);
+    return 0;
+}

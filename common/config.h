@@ -1,0 +1,64 @@
+/* config: the server configuration (bulwark.yaml) and the quick-start command line.
+ *
+ * Promises:
+ *  - config_defaults() gives a complete, safe configuration (no listeners, anonymous
+ *    access refused, every limit set).
+ *  - config_load_file() parses with libyaml and either fills *cfg completely or leaves it
+ *    untouched and writes "FILE:LINE:COLUMN: message" into err. Unknown keys, wrong types,
+ *    out-of-range numbers and duplicate keys are errors.
+ *  - Every limit the broker enforces lives in struct config_limits with a key in the file.
+ */
+#ifndef BULWARK_CONFIG_H
+#define BULWARK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTENERS 16
+#define CONFIG_MAX_USERS 1024
+
+struct config_listener {
+    char host[64]; /* numeric IPv4/IPv6 address or "localhost" */
+    uint16_t port; /* 0: pick a free port (tests) */
+};
+
+struct config_user {
+    char username[128];
+    char password_hash[192]; /* libsodium crypto_pwhash_str (argon2id) string */
+};
+
+struct config_limits {
+    uint32_t max_packet_size;     /* bytes of a whole packet, incoming */
+    uint32_t max_connections;     /* concurrent client connections */
+    uint32_t max_inflight;        /* outgoing QoS 1/2 messages awaiting ack, per session */
+    uint32_t max_queued_messages; /* QoS 1/2 messages queued beyond inflight, per session */
+    uint32_t max_queued_bytes;    /* bytes waiting in one connection's output queue */
+    uint32_t max_topic_length;    /* bytes */
+    uint32_t max_topic_levels;
+    uint32_t max_client_id_length;
+    uint32_t connect_timeout_ms; /* socket closed if no CONNECT by then */
+    uint32_t auth_timeout_ms;    /* a CONNECT waiting longer for the auth daemon is refused */
+    uint32_t verdict_cache_size; /* cached ACL verdicts per session */
+    uint32_t max_inbound_qos2;   /* incoming QoS 2 packet ids awaiting PUBREL, per session */
+    uint32_t max_sessions;       /* online + offline sessions */
+};
+
+struct config {
+    char path[512]; /* file loaded, "" for command line only */
+    struct config_listener listeners[CONFIG_MAX_LISTENERS];
+    size_t n_listeners;
+    bool allow_anonymous;
+    struct config_user users[CONFIG_MAX_USERS];
+    size_t n_users;
+    struct config_limits limits;
+    int log_level; /* enum log_level */
+};
+
+void config_defaults(struct config *cfg);
+/* Returns 0 on success, -1 with err filled otherwise. */
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+/* Parses "HOST:PORT" or "[V6]:PORT" into a listener. Returns 0 or -1 with err. */
+int config_parse_listen(struct config_listener *l, const char *spec, char *err, size_t errlen);
+
+#endif

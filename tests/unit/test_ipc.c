@@ -1,0 +1,824 @@
+/* Unit tests for common/ipc.c: the worker <-> auth daemon frame codec and channel. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ipc.h"
+
+#define BYTES(s) ((struct ipc_bytes){(const uint8_t *)(s), (uint16_t)strlen(s)})
+
+static uint8_t frame[IPC_HEADER_LEN + IPC_MAX_PAYLOAD + 16];
+
+static void assert_bytes_eq(struct ipc_bytes a, struct ipc_bytes b)
+{
+    assert_int_equal(a.len, b.len);
+    if (a.len) assert_memory_equal(a.p, b.p, a.len);
+}
+
+/* One valid message of every type, with distinctive values. */
+static struct ipc_msg sample(int type)
+{
+    struct ipc_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = (uint8_t)type;
+    m.req_id = 0xA1B2C3D4u;
+    switch (type) {
+    case IPC_HELLO:
+        m.u.hello.generation = 0x01020304u;
+        break;
+    case IPC_GENERATION:
+        m.u.generation.generation = 0xFFFFFFFFu;
+        break;
+    case IPC_CONNECT_REQ:
+        m.u.connect_req.proto_level = 4;
+        m.u.connect_req.flags = IPC_CONN_FLAGS_ALL;
+        m.u.connect_req.client_id = BYTES("sensor-17");
+        m.u.connect_req.username = BYTES("alice");
+        m.u.connect_req.password = (struct ipc_bytes){(const uint8_t *)"p\0w", 3};
+        m.u.connect_req.peer = BYTES("[::1]:50123");
+        break;
+    case IPC_CONNECT_RESP:
+        m.u.connect_resp.rc = 5;
+        m.u.connect_resp.generation = 7;
+        break;
+    case IPC_ACL_REQ:
+        m.u.acl_req.action = IPC_ACL_SUBSCRIBE;
+        m.u.acl_req.qos = 2;
+        m.u.acl_req.has_username = true;
+        m.u.acl_req.client_id = BYTES("c1");
+        m.u.acl_req.username = BYTES("bob");
+        m.u.acl_req.topic = BYTES("sensors/+/temp");
+        break;
+    case IPC_ACL_RESP:
+        m.u.acl_resp.allow = true;
+        m.u.acl_resp.max_qos = 1;
+        m.u.acl_resp.generation = 42;
+        break;
+    }
+    return m;
+}
+
+static void assert_msg_eq(const struct ipc_msg *a, const struct ipc_msg *b)
+{
+    assert_int_equal(a->type, b->type);
+    assert_int_equal(a->req_id, b->req_id);
+    switch (a->type) {
+    case IPC_HELLO:
+        assert_int_equal(a->u.hello.generation, b->u.hello.generation);
+        break;
+    case IPC_GENERATION:
+        assert_int_equal(a->u.generation.generation, b->u.generation.generation);
+        break;
+    case IPC_CONNECT_REQ:
+        assert_int_equal(a->u.connect_req.proto_level, b->u.connect_req.proto_level);
+        assert_int_equal(a->u.connect_req.flags, b->u.connect_req.flags);
+        assert_bytes_eq(a->u.connect_req.client_id, b->u.connect_req.client_id);
+        assert_bytes_eq(a->u.connect_req.username, b->u.connect_req.username);
+        assert_bytes_eq(a->u.connect_req.password, b->u.connect_req.password);
+        assert_bytes_eq(a->u.connect_req.peer, b->u.connect_req.peer);
+        break;
+    case IPC_CONNECT_RESP:
+        assert_int_equal(a->u.connect_resp.rc, b->u.connect_resp.rc);
+        assert_int_equal(a->u.connect_resp.generation, b->u.connect_resp.generation);
+        break;
+    case IPC_ACL_REQ:
+        assert_int_equal(a->u.acl_req.action, b->u.acl_req.action);
+        assert_int_equal(a->u.acl_req.qos, b->u.acl_req.qos);
+        assert_int_equal(a->u.acl_req.has_username, b->u.acl_req.has_username);
+        assert_bytes_eq(a->u.acl_req.client_id, b->u.acl_req.client_id);
+        assert_bytes_eq(a->u.acl_req.username, b->u.acl_req.username);
+        assert_bytes_eq(a->u.acl_req.topic, b->u.acl_req.topic);
+        break;
+    case IPC_ACL_RESP:
+        assert_int_equal(a->u.acl_resp.allow, b->u.acl_resp.allow);
+        assert_int_equal(a->u.acl_resp.max_qos, b->u.acl_resp.max_qos);
+        assert_int_equal(a->u.acl_resp.generation, b->u.acl_resp.generation);
+        break;
+    default:
+        fail();
+    }
+}
+
+/* Decodes from an exact-size heap copy so ASan catches any read past len. */
+static int decode_exact(const uint8_t *buf, size_t len, struct ipc_msg *out, size_t *consumed)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    if (len) memcpy(copy, buf, len);
+    int rc = ipc_decode(copy, len, out, consumed);
+    free(copy);
+    return rc;
+}
+
+static void test_round_trip_all_types(void **state)
+{
+    (void)state;
+    for (int t = IPC_HELLO; t <= IPC_GENERATION; t++) {
+        struct ipc_msg m = sample(t), d;
+        size_t n = ipc_encode(&m, frame, sizeof(frame));
+        assert_true(n >= IPC_HEADER_LEN);
+        /* Trailing bytes of a following frame are not consumed. */
+        frame[n] = 0xEE;
+        size_t used = 0;
+        assert_int_equal(ipc_decode(frame, n + 1, &d, &used), IPC_OK);
+        assert_int_equal(used, n);
+        assert_msg_eq(&m, &d);
+        /* Strings point into the input, no copies. */
+        if (t == IPC_CONNECT_REQ)
+            assert_true(d.u.connect_req.client_id.p > frame &&
+                        d.u.connect_req.client_id.p < frame + n);
+    }
+}
+
+static void test_round_trip_variants(void **state)
+{
+    (void)state;
+    struct ipc_msg m = sample(IPC_CONNECT_REQ), d;
+    /* Empty strings everywhere, no flags, every protocol level. */
+    for (uint8_t lvl = 3; lvl <= 5; lvl++) {
+        memset(&m.u.connect_req, 0, sizeof(m.u.connect_req));
+        m.u.connect_req.proto_level = lvl;
+        size_t n = ipc_encode(&m, frame, sizeof(frame));
+        assert_int_equal(n, IPC_HEADER_LEN + 2 + 8);
+        assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
+        assert_msg_eq(&m, &d);
+    }
+    /* Flags present with empty values are legal (MQTT allows a zero-length password). */
+    m.u.connect_req.flags = IPC_CONN_HAS_USERNAME | IPC_CONN_HAS_PASSWORD;
+    size_t n = ipc_encode(&m, frame, sizeof(frame));
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
+    assert_msg_eq(&m, &d);
+
+    struct ipc_msg a = sample(IPC_ACL_REQ);
+    a.u.acl_req.action = IPC_ACL_PUBLISH;
+    a.u.acl_req.qos = 0;
+    a.u.acl_req.has_username = false;
+    a.u.acl_req.username = (struct ipc_bytes){NULL, 0};
+    n = ipc_encode(&a, frame, sizeof(frame));
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
+    assert_msg_eq(&a, &d);
+
+    struct ipc_msg r = sample(IPC_ACL_RESP);
+    r.u.acl_resp.allow = false;
+    r.u.acl_resp.max_qos = 0;
+    n = ipc_encode(&r, frame, sizeof(frame));
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
+    assert_msg_eq(&r, &d);
+}
+
+static void test_wire_layout(void **state)
+{
+    (void)state;
+    struct ipc_msg m = sample(IPC_CONNECT_RESP);
+    uint8_t want[] = {
+        IPC_VERSION, IPC_CONNECT_RESP, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0, 0, 0, 5, 5, 0, 0, 0, 7};
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), sizeof(want));
+    assert_memory_equal(frame, want, sizeof(want));
+
+    struct ipc_msg q = sample(IPC_ACL_REQ);
+    q.u.acl_req.client_id = BYTES("c");
+    q.u.acl_req.username = BYTES("u");
+    q.u.acl_req.topic = BYTES("a/b");
+    uint8_t want2[] = {IPC_VERSION, IPC_ACL_REQ, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0, 0, 0,   14,  2,
+                       2,           1,           0, 1, 'c',  0,    1,    'u',  0, 3, 'a', '/', 'b'};
+    assert_int_equal(ipc_encode(&q, frame, sizeof(frame)), sizeof(want2));
+    assert_memory_equal(frame, want2, sizeof(want2));
+
+    struct ipc_msg c = sample(IPC_CONNECT_REQ);
+    c.u.connect_req.proto_level = 3;
+    c.u.connect_req.flags = IPC_CONN_CLEAN | IPC_CONN_HAS_PASSWORD;
+    c.u.connect_req.client_id = BYTES("id");
+    c.u.connect_req.username = (struct ipc_bytes){NULL, 0};
+    c.u.connect_req.password = BYTES("pw");
+    c.u.connect_req.peer = BYTES("p");
+    uint8_t want3[] = {IPC_VERSION, IPC_CONNECT_REQ,
+                       0,           0,
+                       0xA1,        0xB2,
+                       0xC3,        0xD4,
+                       0,           0,
+                       0,           15,
+                       3,           5,
+                       0,           2,
+                       'i',         'd',
+                       0,           0,
+                       0,           2,
+                       'p',         'w',
+                       0,           1,
+                       'p'};
+    assert_int_equal(ipc_encode(&c, frame, sizeof(frame)), sizeof(want3));
+    assert_memory_equal(frame, want3, sizeof(want3));
+}
+
+static void test_encode_refuses(void **state)
+{
+    (void)state;
+    struct ipc_msg m;
+    size_t n;
+
+    m = sample(IPC_HELLO);
+    n = ipc_encode(&m, frame, sizeof(frame));
+    assert_int_equal(ipc_encode(&m, frame, n - 1), 0); /* cap too small */
+    assert_int_equal(ipc_encode(&m, frame, n), n);
+    assert_int_equal(ipc_encode(&m, NULL, 100), 0);
+
+    m.type = 0;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m.type = IPC_GENERATION + 1;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+
+    m = sample(IPC_CONNECT_REQ);
+    m.u.connect_req.proto_level = 2;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m.u.connect_req.proto_level = 6;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m = sample(IPC_CONNECT_REQ);
+    m.u.connect_req.flags = 0x08 | IPC_CONN_FLAGS_ALL;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m = sample(IPC_CONNECT_REQ);
+    m.u.connect_req.flags = IPC_CONN_HAS_PASSWORD; /* username given without its flag */
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m = sample(IPC_CONNECT_REQ);
+    m.u.connect_req.flags = IPC_CONN_HAS_USERNAME; /* password given without its flag */
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m = sample(IPC_CONNECT_REQ);
+    m.u.connect_req.peer = (struct ipc_bytes){NULL, 3};
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+
+    m = sample(IPC_CONNECT_RESP);
+    m.u.connect_resp.rc = 6;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+
+    m = sample(IPC_ACL_REQ);
+    m.u.acl_req.action = 0;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m.u.acl_req.action = 3;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m = sample(IPC_ACL_REQ);
+    m.u.acl_req.qos = 3;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m = sample(IPC_ACL_REQ);
+    m.u.acl_req.topic = (struct ipc_bytes){NULL, 0};
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m = sample(IPC_ACL_REQ);
+    m.u.acl_req.has_username = false;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+
+    m = sample(IPC_ACL_RESP);
+    m.u.acl_resp.max_qos = 3;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+}
+
+/* The largest payload encodes and decodes; one byte more is refused. */
+static void test_max_payload(void **state)
+{
+    (void)state;
+    static uint8_t big[65535];
+    memset(big, 'x', sizeof(big));
+    struct ipc_msg m = sample(IPC_CONNECT_REQ), d;
+    m.u.connect_req.client_id = (struct ipc_bytes){big, 65535};
+    m.u.connect_req.username = (struct ipc_bytes){big, 65535};
+    m.u.connect_req.password = (struct ipc_bytes){big, 65535};
+    /* 2 + 4 * 2 + 3 * 65535 + peer == IPC_MAX_PAYLOAD */
+    m.u.connect_req.peer = (struct ipc_bytes){big, (uint16_t)(IPC_MAX_PAYLOAD - 10 - 3 * 65535)};
+    size_t n = ipc_encode(&m, frame, sizeof(frame));
+    assert_int_equal(n, IPC_HEADER_LEN + IPC_MAX_PAYLOAD);
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
+    assert_msg_eq(&m, &d);
+    m.u.connect_req.peer.len++;
+    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+}
+
+/* Writes a header with an arbitrary payload length. */
+static void header(uint8_t *p, uint8_t type, uint32_t plen)
+{
+    p[0] = IPC_VERSION;
+    p[1] = type;
+    p[2] = p[3] = 0;
+    p[4] = 0, p[5] = 0, p[6] = 0, p[7] = 9;
+    p[8] = (uint8_t)(plen >> 24);
+    p[9] = (uint8_t)(plen >> 16);
+    p[10] = (uint8_t)(plen >> 8);
+    p[11] = (uint8_t)plen;
+}
+
+/* Builds a frame from a payload and decodes it exactly. */
+static int decode_payload(uint8_t type, const uint8_t *payload, size_t plen)
+{
+    uint8_t buf[IPC_HEADER_LEN + 64];
+    assert_true(plen <= 64);
+    header(buf, type, (uint32_t)plen);
+    memcpy(buf + IPC_HEADER_LEN, payload, plen);
+    struct ipc_msg m;
+    size_t used = 99;
+    int rc = decode_exact(buf, IPC_HEADER_LEN + plen, &m, &used);
+    if (rc != IPC_OK)
+        assert_int_equal(used, 0);
+    else
+        assert_int_equal(used, IPC_HEADER_LEN + plen);
+    return rc;
+}
+
+static void test_decode_header_errors(void **state)
+{
+    (void)state;
+    struct ipc_msg m = sample(IPC_HELLO), d;
+    size_t n = ipc_encode(&m, frame, sizeof(frame));
+    assert_int_equal(n, IPC_HEADER_LEN + 4);
+
+    frame[0] = 2;
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_E_VERSION);
+    frame[0] = 0;
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_E_VERSION);
+    frame[0] = IPC_VERSION;
+
+    frame[1] = 0;
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_E_TYPE);
+    frame[1] = IPC_GENERATION + 1;
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_E_TYPE);
+    frame[1] = 0xFF;
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_E_TYPE);
+    frame[1] = IPC_HELLO;
+
+    frame[2] = 0x80;
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_E_RESERVED);
+    frame[2] = 0;
+    frame[3] = 0x01;
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_E_RESERVED);
+    frame[3] = 0;
+
+    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
+}
+
+static void test_decode_too_long_at_once(void **state)
+{
+    (void)state;
+    uint8_t h[IPC_HEADER_LEN];
+    struct ipc_msg d;
+    /* Only the header is present: an over-long length is refused without waiting. */
+    header(h, IPC_HELLO, IPC_MAX_PAYLOAD + 1);
+    assert_int_equal(decode_exact(h, sizeof(h), &d, NULL), IPC_E_TOO_LONG);
+    header(h, IPC_CONNECT_REQ, 0xFFFFFFFFu);
+    assert_int_equal(decode_exact(h, sizeof(h), &d, NULL), IPC_E_TOO_LONG);
+    /* Exactly the maximum is a legal length, so we wait for it. */
+    header(h, IPC_CONNECT_REQ, IPC_MAX_PAYLOAD);
+    assert_int_equal(decode_exact(h, sizeof(h), &d, NULL), IPC_NEED_MORE);
+}
+
+static void test_decode_truncated_and_trailing(void **state)
+{
+    (void)state;
+    /* HELLO with 3 bytes of a u32. */
+    uint8_t p1[] = {0, 0, 1};
+    assert_int_equal(decode_payload(IPC_HELLO, p1, sizeof(p1)), IPC_E_TRUNCATED);
+    /* HELLO with a byte after the generation. */
+    uint8_t p2[] = {0, 0, 0, 1, 0};
+    assert_int_equal(decode_payload(IPC_HELLO, p2, sizeof(p2)), IPC_E_TRAILING);
+    assert_int_equal(decode_payload(IPC_GENERATION, p2, sizeof(p2)), IPC_E_TRAILING);
+    /* Empty payload for a message with fields. */
+    assert_int_equal(decode_payload(IPC_ACL_RESP, p1, 0), IPC_E_TRUNCATED);
+    /* CONNECT_RESP with the generation cut short. */
+    uint8_t p3[] = {0, 0, 0, 0};
+    assert_int_equal(decode_payload(IPC_CONNECT_RESP, p3, sizeof(p3)), IPC_E_TRUNCATED);
+    /* CONNECT_REQ whose client id says 5 bytes but the payload ends after 2. */
+    uint8_t p4[] = {4, 0, 0, 5, 'a', 'b'};
+    assert_int_equal(decode_payload(IPC_CONNECT_REQ, p4, sizeof(p4)), IPC_E_TRUNCATED);
+    /* CONNECT_REQ with the string length itself cut (one byte of the u16). */
+    uint8_t p5[] = {4, 0, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(decode_payload(IPC_CONNECT_REQ, p5, sizeof(p5)), IPC_E_TRUNCATED);
+    /* A complete CONNECT_REQ with one extra byte. */
+    uint8_t p6[] = {4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'z'};
+    assert_int_equal(decode_payload(IPC_CONNECT_REQ, p6, sizeof(p6)), IPC_E_TRAILING);
+    assert_int_equal(decode_payload(IPC_CONNECT_REQ, p6, sizeof(p6) - 1), IPC_OK);
+    /* ACL_REQ: topic string runs past the end. */
+    uint8_t p7[] = {1, 0, 0, 0, 0, 0, 0, 0, 9, 't'};
+    assert_int_equal(decode_payload(IPC_ACL_REQ, p7, sizeof(p7)), IPC_E_TRUNCATED);
+    /* ACL_RESP with two bytes of trailing garbage. */
+    uint8_t p8[] = {1, 2, 0, 0, 0, 1, 0xAB, 0xCD};
+    assert_int_equal(decode_payload(IPC_ACL_RESP, p8, sizeof(p8)), IPC_E_TRAILING);
+    assert_int_equal(decode_payload(IPC_ACL_RESP, p8, 6), IPC_OK);
+}
+
+static void test_decode_values(void **state)
+{
+    (void)state;
+    /* CONNECT_REQ: proto_level 3..5 only. */
+    uint8_t c[] = {4, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int lvl = 0; lvl < 256; lvl++) {
+        c[0] = (uint8_t)lvl;
+        int want = lvl >= 3 && lvl <= 5 ? IPC_OK : IPC_E_VALUE;
+        assert_int_equal(decode_payload(IPC_CONNECT_REQ, c, sizeof(c)), want);
+    }
+    c[0] = 4;
+    /* Unknown flag bits are reserved bits. */
+    for (int bit = 3; bit < 8; bit++) {
+        c[1] = (uint8_t)(1u << bit);
+        assert_int_equal(decode_payload(IPC_CONNECT_REQ, c, sizeof(c)), IPC_E_RESERVED);
+    }
+    c[1] = IPC_CONN_FLAGS_ALL;
+    assert_int_equal(decode_payload(IPC_CONNECT_REQ, c, sizeof(c)), IPC_OK);
+    /* A username without HAS_USERNAME, a password without HAS_PASSWORD. */
+    uint8_t u[] = {4, IPC_CONN_HAS_PASSWORD, 0, 0, 0, 1, 'u', 0, 0, 0, 0};
+    assert_int_equal(decode_payload(IPC_CONNECT_REQ, u, sizeof(u)), IPC_E_VALUE);
+    u[1] = IPC_CONN_HAS_USERNAME;
+    assert_int_equal(decode_payload(IPC_CONNECT_REQ, u, sizeof(u)), IPC_OK);
+    uint8_t pw[] = {4, IPC_CONN_HAS_USERNAME, 0, 0, 0, 0, 0, 1, 'p', 0, 0};
+    assert_int_equal(decode_payload(IPC_CONNECT_REQ, pw, sizeof(pw)), IPC_E_VALUE);
+    pw[1] = IPC_CONN_HAS_PASSWORD;
+    assert_int_equal(decode_payload(IPC_CONNECT_REQ, pw, sizeof(pw)), IPC_OK);
+
+    /* CONNECT_RESP: rc 0..5 (the MQTT 3.1.1 CONNACK return codes). */
+    uint8_t r[] = {0, 0, 0, 0, 1};
+    for (int rc = 0; rc < 256; rc++) {
+        r[0] = (uint8_t)rc;
+        int want = rc <= 5 ? IPC_OK : IPC_E_VALUE;
+        assert_int_equal(decode_payload(IPC_CONNECT_RESP, r, sizeof(r)), want);
+    }
+
+    /* ACL_REQ: action, qos, has_username, empty topic, stray username. */
+    uint8_t a[] = {1, 0, 1, 0, 0, 0, 1, 'u', 0, 1, 't'};
+    assert_int_equal(decode_payload(IPC_ACL_REQ, a, sizeof(a)), IPC_OK);
+    a[0] = 0;
+    assert_int_equal(decode_payload(IPC_ACL_REQ, a, sizeof(a)), IPC_E_VALUE);
+    a[0] = 3;
+    assert_int_equal(decode_payload(IPC_ACL_REQ, a, sizeof(a)), IPC_E_VALUE);
+    a[0] = 2;
+    a[1] = 3;
+    assert_int_equal(decode_payload(IPC_ACL_REQ, a, sizeof(a)), IPC_E_VALUE);
+    a[1] = 2;
+    a[2] = 2;
+    assert_int_equal(decode_payload(IPC_ACL_REQ, a, sizeof(a)), IPC_E_VALUE);
+    a[2] = 0; /* username present but has_username == 0 */
+    assert_int_equal(decode_payload(IPC_ACL_REQ, a, sizeof(a)), IPC_E_VALUE);
+    uint8_t e[] = {1, 1, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(decode_payload(IPC_ACL_REQ, e, sizeof(e)), IPC_E_VALUE);
+
+    /* ACL_RESP: allow 0/1, max_qos 0..2. */
+    uint8_t v[] = {1, 2, 0, 0, 0, 0};
+    assert_int_equal(decode_payload(IPC_ACL_RESP, v, sizeof(v)), IPC_OK);
+    v[0] = 2;
+    assert_int_equal(decode_payload(IPC_ACL_RESP, v, sizeof(v)), IPC_E_VALUE);
+    v[0] = 0;
+    v[1] = 3;
+    assert_int_equal(decode_payload(IPC_ACL_RESP, v, sizeof(v)), IPC_E_VALUE);
+}
+
+/* A whole frame cut at every offset is "need more", read from an exact-size buffer. */
+static void test_truncation_every_offset(void **state)
+{
+    (void)state;
+    for (int t = IPC_HELLO; t <= IPC_GENERATION; t++) {
+        struct ipc_msg m = sample(t), d;
+        size_t n = ipc_encode(&m, frame, sizeof(frame));
+        assert_true(n > 0);
+        for (size_t k = 0; k < n; k++) {
+            size_t used = 77;
+            assert_int_equal(decode_exact(frame, k, &d, &used), IPC_NEED_MORE);
+            assert_int_equal(used, 0);
+        }
+        assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
+    }
+}
+
+static void test_err_str(void **state)
+{
+    (void)state;
+    int codes[] = {IPC_OK,         IPC_NEED_MORE,   IPC_E_VERSION,  IPC_E_TYPE,  IPC_E_RESERVED,
+                   IPC_E_TOO_LONG, IPC_E_TRUNCATED, IPC_E_TRAILING, IPC_E_VALUE, -100};
+    size_t n = sizeof(codes) / sizeof(codes[0]);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = ipc_err_str(codes[i]);
+        assert_non_null(s);
+        assert_true(strlen(s) > 0);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(s, ipc_err_str(codes[j]));
+    }
+}
+
+/* --- channel ---------------------------------------------------------------------------- */
+
+struct pair {
+    int fd[2];
+    struct ipc_chan a, b;
+};
+
+static void pair_open(struct pair *p, size_t out_max_a, size_t out_max_b)
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p->fd), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(fcntl(p->fd[i], F_SETFL, fcntl(p->fd[i], F_GETFL) | O_NONBLOCK), 0);
+    assert_int_equal(ipc_chan_init(&p->a, p->fd[0], out_max_a), 0);
+    assert_int_equal(ipc_chan_init(&p->b, p->fd[1], out_max_b), 0);
+}
+
+static void pair_close(struct pair *p)
+{
+    ipc_chan_free(&p->a);
+    ipc_chan_free(&p->b);
+    if (p->fd[0] >= 0) close(p->fd[0]);
+    if (p->fd[1] >= 0) close(p->fd[1]);
+}
+
+#define IN_BOUND ((size_t)IPC_HEADER_LEN + IPC_MAX_PAYLOAD + 64 * 1024)
+
+/* Moves everything queued in a to b, decoding into msgs[]; returns messages received.
+ * Single-threaded: alternates flush and read until the writer has nothing left. */
+static size_t pump(struct pair *p, struct ipc_msg *msgs, size_t max, int *saw_partial)
+{
+    size_t got = 0;
+    for (int guard = 0; guard < 1000000; guard++) {
+        int f = ipc_chan_flush(&p->a);
+        assert_true(f >= 0);
+        if (f == 1 && saw_partial) *saw_partial = 1;
+        long r = ipc_chan_read(&p->b);
+        assert_true(r > 0 || r == -2);
+        assert_true(p->b.in_cap <= IN_BOUND);
+        int rc;
+        while ((rc = ipc_chan_next(&p->b, &msgs[got % max])) == IPC_OK) {
+            /* Caller sees messages in order; check it before the next read. */
+            got++;
+        }
+        assert_int_equal(rc, IPC_NEED_MORE);
+        if (f == 0 && r == -2) return got;
+    }
+    fail_msg("pump made no progress");
+    return got;
+}
+
+static void test_chan_many_frames(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, 16u << 20, 4096);
+    int small = 8192;
+    assert_int_equal(setsockopt(p.fd[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    const size_t count = 20000;
+    char id[32];
+    for (size_t i = 0; i < count; i++) {
+        struct ipc_msg m = sample(IPC_HELLO + (int)(i % 6));
+        m.req_id = (uint32_t)i;
+        if (m.type == IPC_CONNECT_REQ) {
+            snprintf(id, sizeof(id), "client-%zu", i);
+            m.u.connect_req.client_id = BYTES(id);
+        }
+        assert_int_equal(ipc_chan_send(&p.a, &m), 0);
+    }
+    assert_true(ipc_chan_pending_output(&p.a));
+    size_t got = 0;
+    int partial = 0;
+    for (int guard = 0; got < count && guard < 1000000; guard++) {
+        int f = ipc_chan_flush(&p.a);
+        assert_true(f >= 0);
+        if (f == 1) partial = 1;
+        long r = ipc_chan_read(&p.b);
+        assert_true(r > 0 || r == -2);
+        struct ipc_msg d;
+        int rc;
+        while ((rc = ipc_chan_next(&p.b, &d)) == IPC_OK) {
+            struct ipc_msg want = sample(IPC_HELLO + (int)(got % 6));
+            want.req_id = (uint32_t)got;
+            if (want.type == IPC_CONNECT_REQ) {
+                snprintf(id, sizeof(id), "client-%zu", got);
+                want.u.connect_req.client_id = BYTES(id);
+            }
+            assert_msg_eq(&want, &d);
+            got++;
+        }
+        assert_int_equal(rc, IPC_NEED_MORE);
+    }
+    assert_int_equal(got, count);
+    assert_true(partial); /* ~700 KB cannot fit a socket buffer in one go */
+    assert_int_equal(ipc_chan_flush(&p.a), 0);
+    assert_false(ipc_chan_pending_output(&p.a));
+    assert_int_equal(ipc_chan_read(&p.b), -2);
+    pair_close(&p);
+}
+
+/* Maximum-size frames through a small socket buffer: partial writes and reads mid-frame. */
+static void test_chan_partial_writes(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, 8u << 20, 4096);
+    int small = 4096;
+    assert_int_equal(setsockopt(p.fd[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    static uint8_t big[4][65535];
+    for (int k = 0; k < 4; k++)
+        for (size_t i = 0; i < sizeof(big[k]); i++)
+            big[k][i] = (uint8_t)(i * 31 + (size_t)k * 7);
+    const int frames = 12;
+    for (int i = 0; i < frames; i++) {
+        struct ipc_msg m = sample(IPC_CONNECT_REQ);
+        m.req_id = (uint32_t)i;
+        m.u.connect_req.client_id = (struct ipc_bytes){big[0], 65535};
+        m.u.connect_req.username = (struct ipc_bytes){big[1], 65535};
+        m.u.connect_req.password = (struct ipc_bytes){big[2], 65535};
+        m.u.connect_req.peer = (struct ipc_bytes){big[3], (uint16_t)(65529 - (unsigned)i)};
+        assert_int_equal(ipc_chan_send(&p.a, &m), 0);
+    }
+    /* The first flush cannot write 3 MB into the socket. */
+    assert_int_equal(ipc_chan_flush(&p.a), 1);
+    assert_true(ipc_chan_pending_output(&p.a));
+
+    int got = 0, need_more_mid_frame = 0;
+    for (int guard = 0; got < frames && guard < 1000000; guard++) {
+        int f = ipc_chan_flush(&p.a);
+        assert_true(f >= 0);
+        long r = ipc_chan_read(&p.b);
+        assert_true(r > 0 || r == -2);
+        assert_true(p.b.in_cap <= IN_BOUND);
+        struct ipc_msg d;
+        int rc;
+        while ((rc = ipc_chan_next(&p.b, &d)) == IPC_OK) {
+            assert_int_equal(d.req_id, (uint32_t)got);
+            assert_int_equal(d.u.connect_req.client_id.len, 65535);
+            assert_memory_equal(d.u.connect_req.client_id.p, big[0], 65535);
+            assert_memory_equal(d.u.connect_req.username.p, big[1], 65535);
+            assert_memory_equal(d.u.connect_req.password.p, big[2], 65535);
+            assert_int_equal(d.u.connect_req.peer.len, 65529 - got);
+            assert_memory_equal(d.u.connect_req.peer.p, big[3], 65529 - (size_t)got);
+            got++;
+        }
+        assert_int_equal(rc, IPC_NEED_MORE);
+        if (p.b.in_len > p.b.in_off) need_more_mid_frame = 1;
+    }
+    assert_int_equal(got, frames);
+    assert_true(need_more_mid_frame);
+    assert_int_equal(ipc_chan_flush(&p.a), 0);
+    pair_close(&p);
+}
+
+static void test_chan_out_max(void **state)
+{
+    (void)state;
+    struct pair p;
+    struct ipc_msg m = sample(IPC_ACL_RESP); /* 18 bytes on the wire */
+    size_t fsz = ipc_encode(&m, frame, sizeof(frame));
+    assert_int_equal(fsz, 18);
+    pair_open(&p, 5 * fsz + 3, 4096);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(ipc_chan_send(&p.a, &m), 0);
+    errno = 0;
+    assert_int_equal(ipc_chan_send(&p.a, &m), -1);
+    assert_true(p.a.out_len - p.a.out_off <= p.a.out_max);
+    assert_true(p.a.out_cap <= p.a.out_max);
+    /* An invalid message is refused too, and queues nothing. */
+    size_t before = p.a.out_len;
+    struct ipc_msg bad = sample(IPC_ACL_RESP);
+    bad.u.acl_resp.max_qos = 9;
+    assert_int_equal(ipc_chan_send(&p.a, &bad), -1);
+    assert_int_equal(p.a.out_len, before);
+
+    /* Once flushed there is room again. */
+    assert_int_equal(ipc_chan_flush(&p.a), 0);
+    assert_int_equal(ipc_chan_send(&p.a, &m), 0);
+    assert_int_equal(ipc_chan_flush(&p.a), 0);
+    struct ipc_msg got[8];
+    assert_int_equal(pump(&p, got, 8, NULL), 6);
+
+    /* A frame larger than out_max never fits. */
+    struct pair q;
+    pair_open(&q, fsz - 1, 4096);
+    assert_int_equal(ipc_chan_send(&q.a, &m), -1);
+    assert_false(ipc_chan_pending_output(&q.a));
+    pair_close(&q);
+    pair_close(&p);
+}
+
+/* out_max also bounds what is still queued after a partial write. */
+static void test_chan_out_max_with_backlog(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, 64 * 1024, 4096);
+    struct ipc_msg m = sample(IPC_ACL_REQ);
+    size_t sent = 0;
+    int blocked = 0;
+    for (int i = 0; i < 1000000 && !blocked; i++) {
+        if (ipc_chan_send(&p.a, &m) < 0) {
+            /* Bound reached: flush what the socket takes; blocked once it takes too little. */
+            int f = ipc_chan_flush(&p.a);
+            assert_true(f >= 0);
+            if (f == 1 && ipc_chan_send(&p.a, &m) < 0)
+                blocked = 1;
+            else if (f == 1)
+                sent++;
+        } else {
+            sent++;
+        }
+        assert_true(p.a.out_len - p.a.out_off <= 64 * 1024);
+        assert_true(p.a.out_cap <= 64 * 1024);
+    }
+    assert_true(blocked);
+    struct ipc_msg got[4];
+    size_t received = pump(&p, got, 4, NULL);
+    assert_false(ipc_chan_pending_output(&p.a));
+    assert_int_equal(received, sent);
+    pair_close(&p);
+}
+
+static void test_chan_eof_and_empty(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, 4096, 4096);
+    struct ipc_msg d;
+    assert_int_equal(ipc_chan_next(&p.b, &d), IPC_NEED_MORE);
+    assert_int_equal(ipc_chan_read(&p.b), -2);
+
+    /* Half a frame, then the writer goes away. */
+    struct ipc_msg m = sample(IPC_GENERATION);
+    size_t n = ipc_encode(&m, frame, sizeof(frame));
+    assert_int_equal(write(p.fd[0], frame, n - 1), (ssize_t)(n - 1));
+    close(p.fd[0]);
+    p.fd[0] = -1;
+    assert_int_equal(ipc_chan_read(&p.b), (long)(n - 1));
+    assert_int_equal(ipc_chan_next(&p.b, &d), IPC_NEED_MORE);
+    assert_int_equal(ipc_chan_read(&p.b), 0);
+    assert_int_equal(ipc_chan_read(&p.b), 0);
+
+    /* Writing to a closed peer is an error, not SIGPIPE. */
+    assert_int_equal(ipc_chan_send(&p.b, &m), 0);
+    assert_int_equal(ipc_chan_flush(&p.b), -1);
+    assert_int_equal(errno, EPIPE);
+    pair_close(&p);
+}
+
+static void test_chan_bad_frame(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, 4096, 4096);
+    struct ipc_msg m = sample(IPC_HELLO), d;
+    size_t n = ipc_encode(&m, frame, sizeof(frame));
+    /* A good frame followed by one declaring a huge payload: the first is delivered, the
+     * second rejected as soon as its header arrives. */
+    header(frame + n, IPC_ACL_RESP, 0x7FFFFFFFu);
+    assert_int_equal(write(p.fd[0], frame, n + IPC_HEADER_LEN), (ssize_t)(n + IPC_HEADER_LEN));
+    assert_true(ipc_chan_read(&p.b) > 0);
+    assert_int_equal(ipc_chan_next(&p.b, &d), IPC_OK);
+    assert_msg_eq(&m, &d);
+    assert_int_equal(ipc_chan_next(&p.b, &d), IPC_E_TOO_LONG);
+    assert_int_equal(ipc_chan_next(&p.b, &d), IPC_E_TOO_LONG);
+    pair_close(&p);
+}
+
+/* A reader that never drains ipc_chan_next() gets an error, not unbounded memory. */
+static void test_chan_input_bound(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, 4096, 4096);
+    int big = 1 << 20;
+    setsockopt(p.fd[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    memset(frame, 0, sizeof(frame));
+    size_t total = 0;
+    long r = 0;
+    for (int guard = 0; guard < 100000; guard++) {
+        ssize_t w = write(p.fd[0], frame, 65536);
+        if (w > 0) total += (size_t)w;
+        r = ipc_chan_read(&p.b);
+        if (r == -1) break;
+        assert_true(r > 0 || r == -2);
+        assert_true(p.b.in_cap <= IN_BOUND);
+    }
+    assert_int_equal(r, -1);
+    assert_int_equal(errno, ENOBUFS);
+    assert_true(total >= IN_BOUND - 64 * 1024);
+    assert_true(p.b.in_cap <= IN_BOUND);
+    pair_close(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_all_types),
+        cmocka_unit_test(test_round_trip_variants),
+        cmocka_unit_test(test_wire_layout),
+        cmocka_unit_test(test_encode_refuses),
+        cmocka_unit_test(test_max_payload),
+        cmocka_unit_test(test_decode_header_errors),
+        cmocka_unit_test(test_decode_too_long_at_once),
+        cmocka_unit_test(test_decode_truncated_and_trailing),
+        cmocka_unit_test(test_decode_values),
+        cmocka_unit_test(test_truncation_every_offset),
+        cmocka_unit_test(test_err_str),
+        cmocka_unit_test(test_chan_many_frames),
+        cmocka_unit_test(test_chan_partial_writes),
+        cmocka_unit_test(test_chan_out_max),
+        cmocka_unit_test(test_chan_out_max_with_backlog),
+        cmocka_unit_test(test_chan_eof_and_empty),
+        cmocka_unit_test(test_chan_bad_frame),
+        cmocka_unit_test(test_chan_input_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
