@@ -255,6 +255,13 @@ void route_retained_to(struct worker *w, struct session *s, const uint8_t *filte
                        uint8_t granted);
 
 /* worker.c */
+/* Sets up an empty worker (epoll, trees, buffers) without sockets or signals, so the loop's
+ * pieces can also be driven in-process (fuzzing). Returns 0 or -1. */
+int worker_init(struct worker *w, const struct config *cfg);
+/* End of a loop turn: flush dirty connections and the auth channel, free closed ones. */
+void worker_end_turn(struct worker *w);
+/* Closes every connection (no wills), drops all state, closes epoll. */
+void worker_fini(struct worker *w);
 void worker_process_input(struct worker *w, struct conn *c);
 void worker_publish_will(struct worker *w, struct conn *c);
 

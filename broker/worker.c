@@ -277,7 +277,7 @@ static bool destroy_session(void *ctx, const void *key, size_t len, void *value)
     return true;
 }
 
-static void shutdown_worker(struct worker *w)
+void worker_fini(struct worker *w)
 {
     while (w->conns) {
         w->conns->clean_disconnect = true; /* the broker is stopping: no wills */
@@ -298,6 +298,7 @@ static void shutdown_worker(struct worker *w)
     free(w->pend);
     free(w->deliv);
     free(w->rbuf);
+    close(w->epfd);
 }
 
 static int add_handle(struct worker *w, struct handle *h, int fd, enum handle_kind kind)
@@ -308,14 +309,39 @@ static int add_handle(struct worker *w, struct handle *h, int fd, enum handle_ki
     return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+int worker_init(struct worker *w, const struct config *cfg)
+{
+    memset(w, 0, sizeof(*w));
+    w->cfg = cfg;
+    w->lim = &cfg->limits;
+    w->tlim.max_length = cfg->limits.max_topic_length;
+    w->tlim.max_levels = cfg->limits.max_topic_levels;
+    w->now = clock_ms();
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->rbuf_cap = READ_CHUNK;
+    w->rbuf = malloc(w->rbuf_cap);
+    w->subs = sub_tree_new();
+    w->retained = retained_new();
+    strmap_init(&w->sessions);
+    if (w->epfd < 0 || !w->rbuf || !w->subs || !w->retained) {
+        log_error("worker setup failed: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void worker_end_turn(struct worker *w)
+{
+    flush_dirty(w);
+    auth_client_flush(w);
+    bury(w);
+}
+
 int worker_main(const struct cmdline *cl, const struct config *cfg)
 {
     static struct worker w;
-    w.cfg = cfg;
-    w.lim = &cfg->limits;
-    w.tlim.max_length = cfg->limits.max_topic_length;
-    w.tlim.max_levels = cfg->limits.max_topic_levels;
-    w.now = clock_ms();
+    if (worker_init(&w, cfg) != 0)
+        return 1;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     sigset_t mask;
@@ -323,15 +349,9 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigprocmask(SIG_BLOCK, &mask, NULL);
-    w.epfd = epoll_create1(EPOLL_CLOEXEC);
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    w.rbuf_cap = READ_CHUNK;
-    w.rbuf = malloc(w.rbuf_cap);
-    w.subs = sub_tree_new();
-    w.retained = retained_new();
-    strmap_init(&w.sessions);
-    if (w.epfd < 0 || sfd < 0 || !w.rbuf || !w.subs || !w.retained) {
-        log_error("worker setup failed: %s", strerror(errno));
+    if (sfd < 0) {
+        log_error("signalfd: %s", strerror(errno));
         return 1;
     }
     fcntl(cl->ctl_fd, F_SETFD, FD_CLOEXEC);
@@ -397,13 +417,10 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
             sweep(&w);
             next_sweep = w.now + SWEEP_MS;
         }
-        flush_dirty(&w);
-        auth_client_flush(&w);
-        bury(&w);
+        worker_end_turn(&w);
     }
     log_info("stopping");
-    shutdown_worker(&w);
+    worker_fini(&w);
     close(sfd);
-    close(w.epfd);
     return 0;
 }
