@@ -263,6 +263,9 @@ void worker_end_turn(struct worker *w);
 /* Closes every connection (no wills), drops all state, closes epoll. */
 void worker_fini(struct worker *w);
 void worker_process_input(struct worker *w, struct conn *c);
+/* Timers: closes connections past connect_timeout_ms or 1.5 x keep-alive at w->now and
+ * fails auth requests past their deadline (the loop calls it every 100 ms). */
+void worker_sweep(struct worker *w);
 void worker_publish_will(struct worker *w, struct conn *c);
 
 #endif

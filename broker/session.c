@@ -12,9 +12,7 @@ struct session *session_new(struct worker *w, const uint8_t *id, uint16_t id_len
     struct session *s = calloc(1, sizeof(*s));
     if (!s) return NULL;
     s->client_id = malloc((size_t)id_len + 1);
-    s->cap_infl = w->lim->max_inflight;
-    s->infl = calloc(s->cap_infl, sizeof(*s->infl));
-    if (!s->client_id || !s->infl || strmap_put(&w->sessions, id, id_len, s) != 0) {
+    if (!s->client_id || strmap_put(&w->sessions, id, id_len, s) != 0) {
         free(s->client_id);
         free(s->infl);
         free(s);
@@ -65,7 +63,29 @@ static uint16_t next_pid(struct session *s)
     }
 }
 
-/* Sends m now under a new packet id (caller checked there is an inflight slot). */
+/* The inflight ring grows on demand up to max_inflight, so an idle session costs nothing. */
+static bool infl_room(struct worker *w, struct session *s)
+{
+    if (s->n_infl >= w->lim->max_inflight)
+        return false;
+    if (s->n_infl < s->cap_infl)
+        return true;
+    uint32_t ncap = s->cap_infl ? s->cap_infl * 2 : 4;
+    if (ncap > w->lim->max_inflight)
+        ncap = w->lim->max_inflight;
+    struct inflight *n = malloc(sizeof(*n) * ncap);
+    if (!n)
+        return false;
+    for (uint32_t i = 0; i < s->n_infl; i++)
+        n[i] = s->infl[(s->infl_head + i) % s->cap_infl];
+    free(s->infl);
+    s->infl = n;
+    s->cap_infl = ncap;
+    s->infl_head = 0;
+    return true;
+}
+
+/* Sends m now under a new packet id (caller checked infl_room). */
 static void send_inflight(struct worker *w, struct session *s, struct msg *m, uint8_t qos,
                           bool retain)
 {
@@ -108,7 +128,7 @@ static bool queue_push(struct worker *w, struct session *s, struct msg *m, uint8
 
 static void pump(struct worker *w, struct session *s)
 {
-    while (s->conn && s->conn->state == CS_ACTIVE && s->q_len && s->n_infl < s->cap_infl) {
+    while (s->conn && s->conn->state == CS_ACTIVE && s->q_len && infl_room(w, s)) {
         struct queued q = s->queue[s->q_head];
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_len--;
@@ -123,7 +143,7 @@ void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t
         if (online) conn_send_publish(w, s->conn, m, 0, false, retain, 0);
         return; /* QoS 0 is never queued for an offline session */
     }
-    if (online && s->q_len == 0 && s->n_infl < s->cap_infl)
+    if (online && s->q_len == 0 && infl_room(w, s))
         send_inflight(w, s, msg_ref(m), qos, retain);
     else
         queue_push(w, s, m, qos, retain);

@@ -203,7 +203,7 @@ void worker_publish_will(struct worker *w, struct conn *c)
     msg_unref(m);
 }
 
-static void sweep(struct worker *w)
+void worker_sweep(struct worker *w)
 {
     struct conn *next;
     for (struct conn *c = w->conns; c; c = next) {
@@ -414,7 +414,7 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
             }
         }
         if (w.now >= next_sweep) {
-            sweep(&w);
+            worker_sweep(&w);
             next_sweep = w.now + SWEEP_MS;
         }
         worker_end_turn(&w);

@@ -1,0 +1,75 @@
+/* Clock, result lines and payload layout shared by the scenarios. */
+#include "bench.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bench_left(const struct bench_opts *o, uint64_t sent, uint64_t t_first, bool *closed)
+{
+    if (*closed) return 0;
+    if (sent < o->messages) return o->messages - sent;
+    if (t_first == 0 || bench_now_ns() - t_first < (uint64_t)o->min_ms * 1000000u)
+        return UINT32_MAX; /* the window bounds what is actually sent */
+    *closed = true;
+    return 0;
+}
+
+void bench_result(const char *scenario, const char *metric, double value, const char *better)
+{
+    printf("RESULT scenario=%s metric=%s value=%.2f better=%s\n", scenario, metric, value, better);
+    fflush(stdout);
+}
+
+void bench_note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+uint32_t bench_get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+void bench_put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+uint64_t bench_get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+void bench_fill_payload(uint8_t *payload, unsigned len, uint32_t sender, uint32_t seq)
+{
+    put_u32(payload, sender);
+    put_u32(payload + 4, seq);
+    memset(payload + 8, 'x', len - 8);
+}

@@ -1,0 +1,603 @@
+/* fuzz_session: the broker worker driven in-process through a script of client bytes,
+ * auth daemon answers, lost auth channels, closing clients and passing time.
+ *
+ * The worker is real (worker_init, conn_new, auth_client_*, worker_end_turn, worker_sweep,
+ * worker_fini) and so is its epoll set: every step runs loop turns the way worker_main
+ * does, dispatching what epoll_wait reports. Clients are socketpairs registered as
+ * accept_clients registers sockets; only the static on_readable is mirrored here (read into
+ * c->in, then worker_process_input). The auth daemon is played by the harness on the other
+ * end of an IPC socketpair, answering with acl_decide or as the script says.
+ *
+ * Input: a selector byte (limits), then steps. Step byte: bits 0-1 client slot (3 -> 0),
+ * bits 2-7 the action (mod 10):
+ *   0-2 FEED: length byte (bit 7 set: 15-bit length with the next byte), then that many
+ *       bytes written by the client (a connection is opened first if the slot has none)
+ *   3 AUTH ANSWER: arg: bits 0-2 how many (0: all); bit 3 refuse CONNECTs (rc from bits 5-7);
+ *       bits 4-5 ACL: decide / deny / max QoS 0 / max QoS 1; bit 6 misbehave (wrong id or
+ *       kind: the worker must drop the channel); bit 7 answer under a new generation
+ *   4 TIME: arg picks how far w->now moves; then worker_sweep
+ *   5 CLOSE: the client closes its socket
+ *   6 OPEN: the client reconnects (old socket closed, new one accepted)
+ *   7 READ: toggle whether the client reads what the broker sends
+ *   8 AUTH CHANNEL: arg bit 0 set: drop it; clear: (re)attach a new one (HELLO, generation arg)
+ *   9 GENERATION: the auth daemon announces generation arg
+ * Oracles: ASan/UBSan, no leak (libFuzzer build), every byte the broker sends to a client
+ * decodes as a valid client-side packet in a valid order (CONNACK first, once, nothing
+ * after a refusal), every IPC frame the worker sends decodes and has a rising request id,
+ * a misbehaving auth answer gets the channel dropped, the loop goes quiet, and the
+ * worker's own bookkeeping holds after every step (connection list and count, output byte
+ * counts, sessions and their bounds, pending auth requests pointing at live connections,
+ * subscription counts). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "acl.h"
+#include "broker.h"
+#include "fuzz_rand.h"
+#include "fuzz_util.h"
+#include "ipc.h"
+#include "log.h"
+
+#define SLOTS 3
+#define MAX_STEPS 256
+#define READ_CHUNK (64u * 1024u) /* as worker.c */
+#define PUMP_ROUNDS 64
+#define OUT_MAX (4u << 20) /* client-side buffer of unparsed broker output */
+#define T0 1000000u
+
+struct slot {
+    int peer;         /* client end, -1: none */
+    uint64_t conn_id; /* the worker's connection, 0: none */
+    bool deaf;        /* not reading what the broker sends */
+    bool connack, refused;
+    uint8_t *obuf;
+    size_t olen, ocap;
+};
+
+struct answer {
+    uint32_t id;
+    uint8_t type; /* IPC_CONNECT_REQ or IPC_ACL_REQ */
+    struct acl_verdict v;
+};
+
+struct auth_side {
+    int fd; /* harness end, -1: dropped */
+    struct ipc_chan ch;
+    struct answer *q; /* requests not yet answered, oldest first */
+    size_t qh, qn, qcap;
+    uint32_t last_id;
+    uint32_t generation;
+    bool expect_drop; /* a bad answer was sent: the worker must drop the channel */
+};
+
+static struct config cfg;
+static struct worker w;
+static struct slot slots[SLOTS];
+static struct auth_side au;
+static bool small_sndbuf; /* selector bit: a small send buffer, for back-pressure */
+
+/* ---- checks on the worker's bookkeeping ------------------------------------------- */
+
+struct sess_walk {
+    size_t subs;
+    bool deep;
+};
+
+static bool check_session(void *ctx, const void *key, size_t len, void *value)
+{
+    struct sess_walk *sw = ctx;
+    const struct session *s = value;
+    FUZZ_CHECK(s->id_len == len && memcmp(s->client_id, key, len) == 0, "session key");
+    FUZZ_CHECK(s->n_infl <= s->cap_infl && s->cap_infl == w.lim->max_inflight, "inflight %u/%u",
+               s->n_infl, s->cap_infl);
+    FUZZ_CHECK(s->q_len <= w.lim->max_queued_messages && s->q_len <= s->q_cap, "queue %u", s->q_len);
+    FUZZ_CHECK(s->n_qos2_in <= w.lim->max_inbound_qos2, "inbound QoS 2 %u", s->n_qos2_in);
+    FUZZ_CHECK(s->n_subs <= s->cap_subs, "subs");
+    if (s->conn) {
+        FUZZ_CHECK(s->conn->session == s && s->conn->state == CS_ACTIVE,
+                   "session's connection does not point back");
+    } else {
+        FUZZ_CHECK(!s->clean, "offline clean session kept");
+    }
+    if (sw->deep && s->qos2_in) {
+        uint32_t bits = 0;
+        for (size_t i = 0; i < 8192; i++)
+            bits += (uint32_t)__builtin_popcount(s->qos2_in[i]);
+        FUZZ_CHECK(bits == s->n_qos2_in, "QoS 2 bitmap holds %u ids, count says %u", bits,
+                   s->n_qos2_in);
+    }
+    sw->subs += s->n_subs;
+    return false;
+}
+
+static void check_worker(bool deep)
+{
+    uint32_t n = 0;
+    for (struct conn *c = w.conns; c; c = c->next) {
+        n++;
+        FUZZ_CHECK(c->state != CS_CLOSED, "closed connection still linked");
+        FUZZ_CHECK(!c->next || c->next->prev == c, "connection list links");
+        size_t bytes = 0;
+        for (struct out_item *it = c->out_head; it; it = it->next) {
+            FUZZ_CHECK(it->sent < it->len || (it->len == 0 && it->sent == 0), "item sent %u/%u",
+                       it->sent, it->len);
+            bytes += it->len - it->sent;
+            FUZZ_CHECK(it->next || it == c->out_tail, "output tail");
+        }
+        FUZZ_CHECK(bytes == c->out_bytes, "out_bytes %zu, queued %zu", c->out_bytes, bytes);
+        FUZZ_CHECK(c->in_len <= c->in_cap && c->in_len <= w.lim->max_packet_size + READ_CHUNK,
+                   "input buffer %u/%u", c->in_len, c->in_cap);
+        if (c->state == CS_ACTIVE)
+            FUZZ_CHECK(c->session && c->session->conn == c, "active connection without session");
+        uint32_t reqs = 0;
+        for (uint32_t i = 0; i < w.pend_len; i++)
+            reqs += w.pend[(w.pend_head + i) % w.pend_cap].conn == c;
+        FUZZ_CHECK(reqs == c->reqs_in_flight, "connection names %u requests, %u pending", 
+                   c->reqs_in_flight, reqs);
+    }
+    FUZZ_CHECK(n == w.n_conns, "n_conns %u, list holds %u", w.n_conns, n);
+    for (uint32_t i = 0; i < w.pend_len; i++) {
+        const struct conn *pc = w.pend[(w.pend_head + i) % w.pend_cap].conn;
+        if (!pc) continue;
+        bool live = false;
+        for (struct conn *c = w.conns; c && !live; c = c->next)
+            live = c == pc;
+        FUZZ_CHECK(live, "pending auth request names a connection that is gone");
+    }
+    FUZZ_CHECK(w.auth_up || w.pend_len == 0, "requests pending without an auth channel");
+    FUZZ_CHECK(strmap_count(&w.sessions) <= w.lim->max_sessions, "sessions over max_sessions");
+    struct sess_walk sw = {0, deep};
+    strmap_each(&w.sessions, check_session, &sw);
+    FUZZ_CHECK(sub_tree_count(w.subs) == sw.subs, "sub_tree holds %zu entries, sessions %zu",
+               sub_tree_count(w.subs), sw.subs);
+}
+
+/* ---- clients ---------------------------------------------------------------------- */
+
+static struct conn *find_conn(uint64_t id)
+{
+    if (!id) return NULL;
+    for (struct conn *c = w.conns; c; c = c->next)
+        if (c->id == id) return c;
+    return NULL;
+}
+
+/* What the broker sent must decode as client-side packets in a legal order. */
+static void parse_output(struct slot *s)
+{
+    size_t off = 0;
+    while (off < s->olen) {
+        uint8_t b0;
+        uint32_t rem;
+        size_t hl;
+        int r = mqtt_fixed_header(s->obuf + off, s->olen - off, &b0, &rem, &hl);
+        FUZZ_CHECK(r != MQTT_E_MALFORMED, "broker sent a bad remaining length");
+        if (r == MQTT_NEED_MORE || s->olen - off - hl < rem) break;
+        struct mqtt_packet pk;
+        int rc = mqtt_decode(b0, s->obuf + off + hl, rem, MQTT_PROTO_311, false, &pk);
+        FUZZ_CHECK(rc == MQTT_OK, "broker sent a packet (byte 0 %02x, %u bytes) that does not "
+                   "decode: %s", b0, rem, mqtt_err_str(rc));
+        FUZZ_CHECK(!s->refused, "broker sent more after refusing the connection");
+        if (pk.type == MQTT_CONNACK) {
+            FUZZ_CHECK(!s->connack, "second CONNACK");
+            s->connack = true;
+            s->refused = pk.u.connack.rc != 0;
+        } else {
+            FUZZ_CHECK(s->connack, "packet type %u before CONNACK", pk.type);
+        }
+        off += hl + rem;
+    }
+    memmove(s->obuf, s->obuf + off, s->olen - off);
+    s->olen -= off;
+}
+
+static void slot_reset(struct slot *s)
+{
+    if (s->peer >= 0) close(s->peer);
+    s->peer = -1;
+    s->conn_id = 0;
+    s->connack = s->refused = false;
+    s->olen = 0;
+}
+
+/* Reads what the broker sent. Returns true if anything came. */
+static bool slot_drain(struct slot *s)
+{
+    bool got = false;
+    while (s->peer >= 0 && !s->deaf) {
+        if (s->ocap - s->olen < 4096) {
+            FUZZ_CHECK(s->ocap < OUT_MAX, "broker output piles up unparsed");
+            size_t ncap = s->ocap ? s->ocap * 2 : 16384;
+            s->obuf = realloc(s->obuf, ncap);
+            FUZZ_CHECK(s->obuf != NULL, "out of memory");
+            s->ocap = ncap;
+        }
+        ssize_t n = read(s->peer, s->obuf + s->olen, s->ocap - s->olen);
+        if (n > 0) {
+            s->olen += (size_t)n;
+            got = true;
+            parse_output(s);
+            continue;
+        }
+        if (n == 0) slot_reset(s); /* the broker closed the connection */
+        break;
+    }
+    return got;
+}
+
+static void set_nonblock(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* A new client socket, registered as accept_clients does. */
+static void slot_open(struct slot *s, int idx)
+{
+    slot_reset(s);
+    int sv[2];
+    FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
+               "socketpair: %s", strerror(errno));
+    s->peer = sv[1];
+    if (w.n_conns >= w.lim->max_connections) {
+        close(sv[0]); /* refused: the client just sees the socket close */
+        return;
+    }
+    if (small_sndbuf) {
+        int sz = 4096;
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    }
+    struct conn *c = conn_new(&w, sv[0]);
+    FUZZ_CHECK(c != NULL, "conn_new failed");
+    snprintf(c->peer, sizeof(c->peer), "fuzz-client-%d:%u", idx, (unsigned)c->id);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->h};
+    FUZZ_CHECK(epoll_ctl(w.epfd, EPOLL_CTL_ADD, sv[0], &ev) == 0, "epoll_ctl");
+    c->ep_events = EPOLLIN;
+    s->conn_id = c->id;
+}
+
+/* worker.c's on_readable, which is static: read into c->in, then parse. */
+static void conn_readable(struct conn *c)
+{
+    if (c->wait != WAIT_NONE || conn_output_full(&w, c)) {
+        conn_update_events(&w, c);
+        return;
+    }
+    size_t want = c->in_len + READ_CHUNK;
+    uint8_t b0;
+    uint32_t rem;
+    size_t hl;
+    if (c->in_len && mqtt_fixed_header(c->in, c->in_len, &b0, &rem, &hl) == MQTT_OK &&
+        hl + rem > want)
+        want = hl + rem;
+    size_t max = (size_t)w.lim->max_packet_size + READ_CHUNK;
+    if (want > max) want = max;
+    if (want > c->in_cap) {
+        uint8_t *nb = realloc(c->in, want);
+        FUZZ_CHECK(nb != NULL, "out of memory");
+        c->in = nb;
+        c->in_cap = (uint32_t)want;
+    }
+    ssize_t n = read(c->h.fd, c->in + c->in_len, c->in_cap - c->in_len);
+    if (n > 0) {
+        c->last_rx_ms = w.now;
+        c->in_len += (uint32_t)n;
+        worker_process_input(&w, c);
+        return;
+    }
+    if (c->in_len == 0 && c->in) { /* keep idle connections without a buffer, as worker.c */
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    if (n == 0)
+        conn_close(&w, c, "connection closed by peer");
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        conn_close(&w, c, strerror(errno));
+}
+
+/* ---- the auth daemon side ---------------------------------------------------------- */
+
+static void auth_forget(void)
+{
+    au.qh = au.qn = 0;
+    au.expect_drop = false;
+}
+
+static void auth_close(void)
+{
+    if (au.fd < 0) return;
+    ipc_chan_free(&au.ch);
+    close(au.fd);
+    au.fd = -1;
+    auth_forget();
+}
+
+static void auth_push(uint32_t id, uint8_t type, struct acl_verdict v)
+{
+    if (au.qn == au.qcap) {
+        size_t ncap = au.qcap ? au.qcap * 2 : 64;
+        struct answer *n = malloc(ncap * sizeof(*n));
+        FUZZ_CHECK(n != NULL, "out of memory");
+        for (size_t i = 0; i < au.qn; i++)
+            n[i] = au.q[(au.qh + i) % au.qcap];
+        free(au.q);
+        au.q = n;
+        au.qcap = ncap;
+        au.qh = 0;
+    }
+    au.q[(au.qh + au.qn++) % au.qcap] = (struct answer){id, type, v};
+}
+
+static void auth_send(const struct ipc_msg *m)
+{
+    FUZZ_CHECK(ipc_chan_send(&au.ch, m) == 0, "auth side cannot queue a frame");
+    FUZZ_CHECK(ipc_chan_flush(&au.ch) >= 0, "auth side flush: %s", strerror(errno));
+}
+
+/* Reads the worker's requests. Returns true if anything came. */
+static bool auth_drain(void)
+{
+    bool got = false;
+    while (au.fd >= 0) {
+        if (ipc_chan_pending_output(&au.ch))
+            FUZZ_CHECK(ipc_chan_flush(&au.ch) >= 0, "auth side flush: %s", strerror(errno));
+        long r = ipc_chan_read(&au.ch);
+        if (r == 0 || r == -1) { /* the worker dropped the channel */
+            auth_close();
+            return true;
+        }
+        struct ipc_msg m;
+        int rc;
+        while ((rc = ipc_chan_next(&au.ch, &m)) == IPC_OK) {
+            got = true;
+            FUZZ_CHECK(m.type == IPC_CONNECT_REQ || m.type == IPC_ACL_REQ,
+                       "worker sent IPC type %u", m.type);
+            FUZZ_CHECK(m.req_id > au.last_id, "request id %u after %u", m.req_id, au.last_id);
+            au.last_id = m.req_id;
+            struct acl_verdict v = {true, 2};
+            if (m.type == IPC_ACL_REQ) {
+                v = acl_decide(&m.u.acl_req);
+                FUZZ_CHECK(topic_filter_check(m.u.acl_req.topic.p, m.u.acl_req.topic.len,
+                                              &w.tlim) == TOPIC_OK,
+                           "ACL request for a topic the worker should have refused");
+            } else {
+                const struct ipc_connect_req *q = &m.u.connect_req;
+                FUZZ_CHECK(q->client_id.len > 0 && q->client_id.len <= w.lim->max_client_id_length
+                               && (q->proto_level == 3 || q->proto_level == 4),
+                           "CONNECT_REQ fields");
+            }
+            auth_push(m.req_id, m.type, v);
+        }
+        FUZZ_CHECK(rc == IPC_NEED_MORE, "worker sent an undecodable frame: %s", ipc_err_str(rc));
+        if (r == -2) break;
+    }
+    return got;
+}
+
+static void auth_attach(uint8_t generation)
+{
+    auth_close();
+    int sv[2];
+    FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    auth_client_attach(&w, sv[0]);
+    set_nonblock(sv[1]);
+    au.fd = sv[1];
+    FUZZ_CHECK(ipc_chan_init(&au.ch, sv[1], 16u << 20) == 0, "ipc_chan_init");
+    au.generation = generation;
+    struct ipc_msg m = {.type = IPC_HELLO, .u.hello.generation = generation};
+    auth_send(&m);
+}
+
+static void auth_answer(uint8_t arg)
+{
+    static const uint8_t refusals[8] = {5, 4, 3, 2, 1, 5, 4, 5};
+    if (au.fd < 0) return;
+    size_t count = (arg & 7) ? (size_t)(arg & 7) : au.qn;
+    if (arg & 0x80) au.generation++;
+    for (size_t i = 0; i < count && au.qn; i++) {
+        struct answer a = au.q[au.qh];
+        au.qh = (au.qh + 1) % au.qcap;
+        au.qn--;
+        struct ipc_msg m = {.req_id = a.id};
+        bool bad = (arg & 0x40) && i == 0;
+        bool as_connect = (a.type == IPC_CONNECT_REQ) != (bad && (arg & 8));
+        if (bad && !(arg & 8)) m.req_id = a.id + 1 + (arg >> 4);
+        if (as_connect) {
+            m.type = IPC_CONNECT_RESP;
+            m.u.connect_resp.rc = (arg & 8) && !bad ? refusals[arg >> 5] : 0;
+            m.u.connect_resp.generation = au.generation;
+        } else {
+            static const struct acl_verdict modes[4] = {{true, 2}, {false, 0}, {true, 0}, {true, 1}};
+            struct acl_verdict v = ((arg >> 4) & 3) ? modes[(arg >> 4) & 3] : a.v;
+            m.type = IPC_ACL_RESP;
+            m.u.acl_resp.allow = v.allow;
+            m.u.acl_resp.max_qos = v.max_qos;
+            m.u.acl_resp.generation = au.generation;
+        }
+        auth_send(&m);
+        if (bad) {
+            au.expect_drop = true;
+            break;
+        }
+    }
+}
+
+/* ---- the loop ---------------------------------------------------------------------- */
+
+static bool dispatch(void)
+{
+    struct epoll_event evs[32];
+    int n = epoll_wait(w.epfd, evs, 32, 0);
+    FUZZ_CHECK(n >= 0, "epoll_wait: %s", strerror(errno));
+    for (int i = 0; i < n; i++) {
+        struct handle *h = evs[i].data.ptr;
+        uint32_t e = evs[i].events;
+        if (h->kind == H_CONN) {
+            struct conn *c = (struct conn *)h;
+            if (c->state == CS_CLOSED) continue;
+            if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) conn_readable(c);
+            if ((e & EPOLLOUT) && c->state != CS_CLOSED) conn_mark_dirty(&w, c);
+        } else if (h->kind == H_AUTH) {
+            if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) auth_client_on_readable(&w);
+            if ((e & EPOLLOUT) && w.auth_up) w.auth_dirty = true;
+        } else {
+            FUZZ_FAIL("unexpected handle kind %d", h->kind);
+        }
+    }
+    return n > 0;
+}
+
+/* Runs loop turns until neither side has anything left to do. */
+static void pump(void)
+{
+    int round = 0;
+    for (;; round++) {
+        bool busy = dispatch();
+        worker_end_turn(&w);
+        for (int i = 0; i < SLOTS; i++)
+            busy |= slot_drain(&slots[i]);
+        busy |= auth_drain();
+        check_worker(false);
+        if (!busy) break;
+        FUZZ_CHECK(round < PUMP_ROUNDS, "the loop does not go quiet after %d turns", round);
+    }
+    if (au.expect_drop) {
+        FUZZ_CHECK(!w.auth_up, "worker kept an auth channel that sent a wrong answer");
+        auth_close();
+    }
+}
+
+static void feed(struct slot *s, int idx, const uint8_t *p, size_t n)
+{
+    if (s->peer < 0 || !find_conn(s->conn_id)) {
+        slot_drain(s);
+        slot_open(s, idx);
+        pump();
+    }
+    size_t off = 0;
+    for (int tries = 0; off < n && s->peer >= 0 && tries < 8; tries++) {
+        ssize_t r = write(s->peer, p + off, n - off);
+        if (r > 0) off += (size_t)r;
+        else if (errno != EAGAIN) break; /* the broker closed it */
+        pump();
+    }
+}
+
+static void init_once(void)
+{
+    static bool done;
+    if (done) return;
+    done = true;
+    signal(SIGPIPE, SIG_IGN); /* as worker_main: writes to closed sockets return EPIPE */
+    log_init("fuzz", LOG_ERROR);
+    au.fd = -1;
+    for (int i = 0; i < SLOTS; i++)
+        slots[i].peer = -1;
+}
+
+static void setup(uint8_t sel)
+{
+    static const uint32_t packet[4] = {64, 512, 4096, 1u << 20};
+    config_defaults(&cfg);
+    struct config_limits *l = &cfg.limits;
+    l->max_packet_size = packet[sel & 3];
+    l->max_queued_bytes = (sel & 4) ? 8u << 20 : 1024;
+    l->max_inflight = (sel & 8) ? 20 : 2;
+    l->max_queued_messages = (sel & 8) ? 1000 : 4;
+    l->max_sessions = (sel & 16) ? 100 : 2;
+    l->max_connections = (sel & 16) ? 100 : 2;
+    l->verdict_cache_size = (sel & 32) ? 256 : 2;
+    l->max_inbound_qos2 = (sel & 32) ? 1000 : 2;
+    l->max_topic_length = (sel & 64) ? 1024 : 16;
+    l->max_topic_levels = (sel & 64) ? 32 : 3;
+    l->max_client_id_length = (sel & 64) ? 256 : 8;
+    l->connect_timeout_ms = 1000;
+    l->auth_timeout_ms = 500;
+    small_sndbuf = sel & 128;
+    FUZZ_CHECK(worker_init(&w, &cfg) == 0, "worker_init failed");
+    w.now = T0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const uint32_t steps_ms[8] = {1, 99, 100, 499, 501, 1000, 1501, 60000};
+    if (size < 1) return 0;
+    init_once();
+    fz_rand_reset();
+    struct fz f = {data, size};
+    setup(fz_u8(&f));
+    auth_attach(0);
+    au.last_id = 0;
+    pump();
+    for (int step = 0; step < MAX_STEPS && !fz_done(&f); step++) {
+        uint8_t op = fz_u8(&f);
+        int idx = (op & 3) == 3 ? 0 : op & 3;
+        struct slot *s = &slots[idx];
+        switch ((op >> 2) % 10) {
+        case 0:
+        case 1:
+        case 2: {
+            size_t len = fz_u8(&f), got;
+            if (len & 0x80) len = (len & 0x7f) << 8 | fz_u8(&f);
+            const uint8_t *p = fz_take(&f, len, &got);
+            feed(s, idx, p, got);
+            break;
+        }
+        case 3:
+            auth_answer(fz_u8(&f));
+            break;
+        case 4: {
+            uint8_t a = fz_u8(&f);
+            w.now += (uint64_t)steps_ms[a & 7] * (1u + (a >> 3));
+            worker_sweep(&w);
+            break;
+        }
+        case 5:
+            slot_reset(s);
+            break;
+        case 6:
+            slot_open(s, idx);
+            break;
+        case 7:
+            s->deaf = !s->deaf;
+            break;
+        case 8: {
+            uint8_t a = fz_u8(&f);
+            if (a & 1)
+                auth_close();
+            else
+                auth_attach(a);
+            break;
+        }
+        case 9: {
+            uint8_t a = fz_u8(&f);
+            if (au.fd >= 0) {
+                struct ipc_msg m = {.type = IPC_GENERATION, .u.generation.generation = a};
+                auth_send(&m);
+            }
+            break;
+        }
+        }
+        pump();
+    }
+    check_worker(true);
+    worker_fini(&w);
+    auth_close();
+    for (int i = 0; i < SLOTS; i++) {
+        slot_reset(&slots[i]);
+        slots[i].deaf = false;
+    }
+    return 0;
+}
