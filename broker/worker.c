@@ -394,7 +394,12 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
             case H_CONN: {
                 struct conn *c = (struct conn *)h;
                 if (c->state == CS_CLOSED) break;
-                if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(&w, c);
+                /* HUP/ERR fire even without EPOLLIN: a paused connection (waiting for a
+                 * verdict or for its output to drain) would spin on them, so close it. */
+                if ((e & (EPOLLHUP | EPOLLERR)) && !(c->ep_events & EPOLLIN))
+                    conn_close(&w, c, "connection lost");
+                else if (e & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                    on_readable(&w, c);
                 if ((e & EPOLLOUT) && c->state != CS_CLOSED) conn_mark_dirty(&w, c);
                 break;
             }
