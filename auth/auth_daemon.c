@@ -87,6 +87,8 @@ static void handle(struct auth_state *st, const struct ipc_msg *m)
         out.type = IPC_CONNECT_RESP;
         out.u.connect_resp.rc = rc;
         out.u.connect_resp.generation = st->generation;
+        if (rc == MQTT_CONNACK_ACCEPTED && (r->flags & IPC_CONN_HAS_USERNAME))
+            out.u.connect_resp.identity = r->username;
         break;
     }
     case IPC_ACL_REQ: {
@@ -100,9 +102,26 @@ static void handle(struct auth_state *st, const struct ipc_msg *m)
         out.type = IPC_ACL_RESP;
         out.u.acl_resp.allow = v.allow;
         out.u.acl_resp.max_qos = v.max_qos;
+        out.u.acl_resp.flags = IPC_ACL_RETAIN_OK;
         out.u.acl_resp.generation = st->generation;
         break;
     }
+    case IPC_SESSION_CHECK_REQ: {
+        /* After a reload: is this live session's identity still known? */
+        const struct ipc_session_check_req *r = &m->u.check_req;
+        bool known = r->has_username
+                         ? credentials_known(st->cfg, r->username.p, r->username.len)
+                         : st->cfg->allow_anonymous;
+        if (!known)
+            log_info("client=\"%s\" is no longer allowed after the reload",
+                     log_sanitize(r->client_id.p, r->client_id.len, id, sizeof(id)));
+        out.type = IPC_SESSION_CHECK_RESP;
+        out.u.check_resp.allow = known;
+        out.u.check_resp.generation = st->generation;
+        break;
+    }
+    case IPC_SESSION_END:
+        return; /* a notification: per-identity connection counts come with the policy */
     default:
         log_warn("unexpected message type %u from the worker; ignored", m->type);
         return;

@@ -40,3 +40,13 @@ bool credentials_check(const struct config *cfg, const uint8_t *user, size_t use
     sodium_memzero(pw, pass_len + 1);
     return ok && known;
 }
+
+bool credentials_known(const struct config *cfg, const uint8_t *user, size_t user_len)
+{
+    for (size_t i = 0; i < cfg->n_users; i++) {
+        const char *u = cfg->users[i].username;
+        if (strlen(u) == user_len && memcmp(u, user, user_len) == 0)
+            return true;
+    }
+    return false;
+}

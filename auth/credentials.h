@@ -17,4 +17,7 @@ int credentials_init(void);
 bool credentials_check(const struct config *cfg, const uint8_t *user, size_t user_len,
                        const uint8_t *pass, size_t pass_len);
 
+/* Is username one of the configured users (no password check)? */
+bool credentials_known(const struct config *cfg, const uint8_t *user, size_t user_len);
+
 #endif

@@ -1,9 +1,10 @@
 /* auth_client: the worker's side of the IPC channel to the auth daemon.
  *
  * The auth daemon answers in request order, so outstanding requests form a FIFO: an
- * answer must match the oldest request or the channel is treated as broken. A request
- * that is not answered within auth_timeout_ms fails closed at once (CONNACK 3, or deny);
- * a late answer is then dropped. When the channel is down every request fails closed. */
+ * answer must match the oldest request (id and kind) or the channel is treated as broken.
+ * A request that is not answered within auth_timeout_ms fails closed at once (CONNACK 3,
+ * or deny); a late answer is then dropped. When the channel is down every request fails
+ * closed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -17,23 +18,55 @@
 #define AUTH_OUT_MAX (16u * 1024u * 1024u)
 #define PENDING_MAX 65536u
 
+static bool is_conn_kind(enum req_kind k)
+{
+    return k == REQ_CONNECT || k == REQ_WILL_ACL || k == REQ_PUBLISH_ACL || k == REQ_SUBSCRIBE_ACL;
+}
+
+/* Releases what a finished request holds. */
+static void release(struct pending_req *p)
+{
+    if (p->conn)
+        p->conn->reqs_in_flight--;
+    if (p->s)
+        p->s->reqs_in_flight--;
+    p->conn = NULL;
+    p->s = NULL;
+    free(p->filter);
+    p->filter = NULL;
+}
+
+/* Fails a request closed; p stays in the FIFO (or was just taken out of it). */
 static void fail_one(struct worker *w, struct pending_req *p)
 {
     struct conn *c = p->conn;
-    p->conn = NULL;
+    enum req_kind kind = p->kind;
+    uint32_t index = p->index;
     p->failed = true;
-    if (!c) return;
-    c->reqs_in_flight--;
-    if (c->state == CS_CLOSED) return;
-    if (p->kind == WAIT_CONNECT)
-        proto_connect_verdict(w, c, MQTT_CONNACK_SERVER_UNAVAILABLE);
+    release(p);
+    /* A re-check that fails leaves the session as it is: it is re-checked on the next
+     * generation, and new connections are refused meanwhile anyway. */
+    if (!c || c->state == CS_CLOSED || !is_conn_kind(kind))
+        return;
+    if (kind == REQ_CONNECT)
+        proto_connect_verdict(w, c, MQTT_CONNACK_SERVER_UNAVAILABLE, NULL);
     else
-        proto_acl_verdict(w, c, p->kind, p->index, false, 0);
+        proto_acl_verdict(w, c, (enum wait_kind)kind, index, NULL);
+}
+
+static void new_epoch(struct worker *w, uint32_t auth_generation, const char *why)
+{
+    w->auth_generation = auth_generation;
+    w->generation++;
+    if (w->generation == 0)
+        w->generation = 1;
+    log_info("%s (auth generation %u): cached verdicts dropped", why, auth_generation);
 }
 
 void auth_client_attach(struct worker *w, int fd)
 {
-    if (w->auth_up) auth_client_detach(w, "replaced by a new channel");
+    if (w->auth_up)
+        auth_client_detach(w, "replaced by a new channel");
     int fl = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     if (ipc_chan_init(&w->auth, fd, AUTH_OUT_MAX) != 0) {
@@ -50,13 +83,16 @@ void auth_client_attach(struct worker *w, int fd)
         return;
     }
     w->auth_up = true;
+    w->auth_generation = 0; /* the new daemon's HELLO starts a new epoch */
     log_info("auth channel up");
 }
 
 void auth_client_detach(struct worker *w, const char *why)
 {
-    if (!w->auth_up) return;
-    log_warn("auth channel down (%s): new clients are refused until it is back", why);
+    if (!w->auth_up)
+        return;
+    if (!w->stopping)
+        log_warn("auth channel down (%s): new clients are refused until it is back", why);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->auth_h.fd, NULL);
     close(w->auth_h.fd);
     ipc_chan_free(&w->auth);
@@ -71,13 +107,20 @@ void auth_client_detach(struct worker *w, const char *why)
     }
 }
 
+uint32_t auth_client_outstanding(const struct worker *w)
+{
+    return w->pend_len;
+}
+
 static struct pending_req *push_pending(struct worker *w)
 {
-    if (!w->auth_up || w->pend_len >= PENDING_MAX) return NULL;
+    if (!w->auth_up || w->pend_len >= PENDING_MAX)
+        return NULL;
     if (w->pend_len == w->pend_cap) {
         uint32_t ncap = w->pend_cap ? w->pend_cap * 2 : 256;
         struct pending_req *n = malloc(sizeof(*n) * ncap);
-        if (!n) return NULL;
+        if (!n)
+            return NULL;
         for (uint32_t i = 0; i < w->pend_len; i++)
             n[i] = w->pend[(w->pend_head + i) % w->pend_cap];
         free(w->pend);
@@ -92,18 +135,22 @@ static struct pending_req *push_pending(struct worker *w)
     return p;
 }
 
-static int send_request(struct worker *w, struct pending_req *p, struct ipc_msg *m, struct conn *c)
+/* Sends m for the slot p reserved; on success the slot joins the FIFO. */
+static int send_request(struct worker *w, struct pending_req *p, struct ipc_msg *m)
 {
     m->req_id = p->req_id;
-    if (ipc_chan_send(&w->auth, m) != 0) return -1;
-    p->conn = c;
-    c->reqs_in_flight++;
+    if (ipc_chan_send(&w->auth, m) != 0)
+        return -1;
+    if (p->conn)
+        p->conn->reqs_in_flight++;
+    if (p->s)
+        p->s->reqs_in_flight++;
     w->pend_len++;
     w->auth_dirty = true;
     return 0;
 }
 
-static struct ipc_bytes as_bytes(const uint8_t *p, size_t len)
+static struct ipc_bytes as_bytes(const void *p, size_t len)
 {
     return (struct ipc_bytes){.p = p, .len = (uint16_t)len};
 }
@@ -111,37 +158,103 @@ static struct ipc_bytes as_bytes(const uint8_t *p, size_t len)
 int auth_request_connect(struct worker *w, struct conn *c, const struct mqtt_connect *pk)
 {
     struct pending_req *p = push_pending(w);
-    if (!p) return -1;
-    p->kind = WAIT_CONNECT;
+    if (!p)
+        return -1;
+    p->kind = REQ_CONNECT;
+    p->conn = c;
     struct ipc_msg m = {.type = IPC_CONNECT_REQ};
     struct ipc_connect_req *r = &m.u.connect_req;
     r->proto_level = pk->proto_level;
     r->flags = (pk->clean_session ? IPC_CONN_CLEAN : 0) |
                (pk->has_username ? IPC_CONN_HAS_USERNAME : 0) |
                (pk->has_password ? IPC_CONN_HAS_PASSWORD : 0);
-    r->client_id = as_bytes((const uint8_t *)c->client_id, c->client_id_len);
+    r->client_id = as_bytes(c->client_id, c->client_id_len);
     r->username = pk->has_username ? as_bytes(pk->username.p, pk->username.len) : as_bytes(NULL, 0);
     r->password = pk->has_password ? as_bytes(pk->password.p, pk->password.len) : as_bytes(NULL, 0);
-    r->peer = as_bytes((const uint8_t *)c->peer, strlen(c->peer));
-    return send_request(w, p, &m, c);
+    r->peer = as_bytes(c->peer, strlen(c->peer));
+    return send_request(w, p, &m);
 }
 
 int auth_request_acl(struct worker *w, struct conn *c, enum wait_kind kind, uint32_t index,
                      uint8_t action, uint8_t qos, const uint8_t *topic, size_t tlen)
 {
     struct pending_req *p = push_pending(w);
-    if (!p) return -1;
-    p->kind = kind;
+    if (!p)
+        return -1;
+    p->kind = (enum req_kind)kind;
     p->index = index;
+    p->conn = c;
     struct ipc_msg m = {.type = IPC_ACL_REQ};
     struct ipc_acl_req *r = &m.u.acl_req;
     r->action = action;
     r->qos = qos;
     r->has_username = c->has_username;
-    r->client_id = as_bytes((const uint8_t *)c->client_id, c->client_id_len);
-    r->username = as_bytes((const uint8_t *)c->username, c->username_len);
+    r->client_id = as_bytes(c->client_id, c->client_id_len);
+    r->username = as_bytes(c->username, c->username_len);
+    r->identity = as_bytes(c->identity, c->identity_len);
     r->topic = as_bytes(topic, tlen);
-    return send_request(w, p, &m, c);
+    return send_request(w, p, &m);
+}
+
+int auth_request_session_check(struct worker *w, struct session *s)
+{
+    struct conn *c = s->conn;
+    struct pending_req *p = push_pending(w);
+    if (!p || !c)
+        return -1;
+    p->kind = REQ_RECHECK_SESSION;
+    p->s = s;
+    struct ipc_msg m = {.type = IPC_SESSION_CHECK_REQ};
+    struct ipc_session_check_req *r = &m.u.check_req;
+    r->has_username = c->has_username;
+    r->client_id = as_bytes(s->client_id, s->id_len);
+    r->username = as_bytes(c->username, c->username_len);
+    r->identity = as_bytes(c->identity, c->identity_len);
+    return send_request(w, p, &m);
+}
+
+int auth_request_sub_check(struct worker *w, struct session *s, const char *filter, uint16_t len,
+                           uint8_t qos)
+{
+    struct conn *c = s->conn;
+    struct pending_req *p = push_pending(w);
+    if (!p)
+        return -1;
+    p->kind = REQ_RECHECK_SUB;
+    p->s = s;
+    p->filter = malloc(len ? len : 1);
+    if (!p->filter)
+        return -1;
+    memcpy(p->filter, filter, len);
+    p->filter_len = len;
+    struct ipc_msg m = {.type = IPC_ACL_REQ};
+    struct ipc_acl_req *r = &m.u.acl_req;
+    r->action = IPC_ACL_SUBSCRIBE;
+    r->qos = qos;
+    /* An offline session is re-checked under its client id alone: its identity returns
+     * with its next CONNECT, which is decided afresh. */
+    r->has_username = c && c->has_username;
+    r->client_id = as_bytes(s->client_id, s->id_len);
+    r->username = c ? as_bytes(c->username, c->username_len) : as_bytes(NULL, 0);
+    r->identity = c ? as_bytes(c->identity, c->identity_len) : as_bytes(NULL, 0);
+    r->topic = as_bytes(filter, len);
+    if (send_request(w, p, &m) != 0) {
+        free(p->filter);
+        p->filter = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void auth_notify_session_end(struct worker *w, struct conn *c)
+{
+    if (!w->auth_up)
+        return;
+    struct ipc_msg m = {.type = IPC_SESSION_END};
+    m.u.session_end.client_id = as_bytes(c->client_id, c->client_id_len);
+    m.u.session_end.identity = as_bytes(c->identity, c->identity_len);
+    if (ipc_chan_send(&w->auth, &m) == 0)
+        w->auth_dirty = true;
 }
 
 void auth_client_forget_conn(struct worker *w, struct conn *c)
@@ -155,50 +268,103 @@ void auth_client_forget_conn(struct worker *w, struct conn *c)
     }
 }
 
-static bool take_answer(struct worker *w, const struct ipc_msg *m, enum wait_kind *kind,
-                        struct pending_req *out)
+void auth_client_forget_session(struct worker *w, struct session *s)
 {
-    if (!w->pend_len) return false;
-    struct pending_req *p = &w->pend[w->pend_head];
-    if (p->req_id != m->req_id) return false;
-    bool is_connect = m->type == IPC_CONNECT_RESP;
-    if (is_connect != (p->kind == WAIT_CONNECT)) return false;
-    *out = *p;
-    *kind = p->kind;
-    w->pend_head = (w->pend_head + 1) % w->pend_cap;
-    w->pend_len--;
-    return true;
+    for (uint32_t i = 0; i < w->pend_len && s->reqs_in_flight; i++) {
+        struct pending_req *p = &w->pend[(w->pend_head + i) % w->pend_cap];
+        if (p->s == s) {
+            p->s = NULL;
+            s->reqs_in_flight--;
+        }
+    }
+}
+
+static enum ipc_type answer_type(enum req_kind k)
+{
+    switch (k) {
+    case REQ_CONNECT:
+        return IPC_CONNECT_RESP;
+    case REQ_RECHECK_SESSION:
+        return IPC_SESSION_CHECK_RESP;
+    default:
+        return IPC_ACL_RESP;
+    }
+}
+
+static uint32_t answer_generation(const struct ipc_msg *m)
+{
+    switch (m->type) {
+    case IPC_CONNECT_RESP:
+        return m->u.connect_resp.generation;
+    case IPC_SESSION_CHECK_RESP:
+        return m->u.check_resp.generation;
+    default:
+        return m->u.acl_resp.generation;
+    }
+}
+
+/* Hands an answer to whoever asked. p has left the FIFO. */
+static void deliver(struct worker *w, struct pending_req *p, const struct ipc_msg *m)
+{
+    struct conn *c = p->conn;
+    struct session *s = p->s;
+    bool dead = p->failed || (is_conn_kind(p->kind) ? !c || c->state == CS_CLOSED : !s);
+    char *filter = p->filter;
+    p->filter = NULL;
+    release(p);
+    if (!dead) {
+        switch (p->kind) {
+        case REQ_CONNECT:
+            proto_connect_verdict(w, c, m->u.connect_resp.rc, &m->u.connect_resp);
+            break;
+        case REQ_RECHECK_SESSION:
+            recheck_session_verdict(w, s, m->u.check_resp.allow);
+            break;
+        case REQ_RECHECK_SUB:
+            recheck_sub_verdict(w, s, filter, p->filter_len, &m->u.acl_resp);
+            break;
+        default:
+            proto_acl_verdict(w, c, (enum wait_kind)p->kind, p->index, &m->u.acl_resp);
+            break;
+        }
+    }
+    free(filter);
 }
 
 static bool on_message(struct worker *w, const struct ipc_msg *m)
 {
-    struct pending_req p;
-    enum wait_kind kind;
     switch (m->type) {
     case IPC_HELLO:
     case IPC_GENERATION: {
         uint32_t g = m->type == IPC_HELLO ? m->u.hello.generation : m->u.generation.generation;
-        if (g != w->generation) log_info("policy generation %u: cached verdicts dropped", g);
-        w->generation = g; /* cached verdicts carry their generation: old ones miss */
+        if (g != w->auth_generation) {
+            bool reload = w->auth_generation != 0 || m->type == IPC_GENERATION;
+            new_epoch(w, g, m->type == IPC_HELLO ? "auth daemon attached" : "policy reloaded");
+            if (reload || w->generation > 1)
+                recheck_start(w);
+        }
         return true;
     }
     case IPC_CONNECT_RESP:
     case IPC_ACL_RESP:
-        if (!take_answer(w, m, &kind, &p)) return false;
-        if (m->type == IPC_CONNECT_RESP ? m->u.connect_resp.generation != w->generation
-                                        : m->u.acl_resp.generation != w->generation) {
-            /* Decided under another generation than we know of: take it as a bump. */
-            w->generation = m->type == IPC_CONNECT_RESP ? m->u.connect_resp.generation
-                                                        : m->u.acl_resp.generation;
+    case IPC_SESSION_CHECK_RESP: {
+        if (!w->pend_len)
+            return false;
+        struct pending_req *head = &w->pend[w->pend_head];
+        if (head->req_id != m->req_id || answer_type(head->kind) != m->type)
+            return false;
+        struct pending_req p = *head;
+        w->pend_head = (w->pend_head + 1) % w->pend_cap;
+        w->pend_len--;
+        uint32_t g = answer_generation(m);
+        if (g != w->auth_generation) {
+            /* Decided under a generation we have not been told of: take it as a reload. */
+            new_epoch(w, g, "policy generation changed");
+            recheck_start(w);
         }
-        if (!p.conn || p.failed) return true;
-        p.conn->reqs_in_flight--;
-        if (p.conn->state == CS_CLOSED) return true;
-        if (kind == WAIT_CONNECT)
-            proto_connect_verdict(w, p.conn, m->u.connect_resp.rc);
-        else
-            proto_acl_verdict(w, p.conn, kind, p.index, m->u.acl_resp.allow, m->u.acl_resp.max_qos);
+        deliver(w, &p, m);
         return true;
+    }
     default:
         return false;
     }
@@ -220,7 +386,7 @@ void auth_client_on_readable(struct worker *w)
         int rc = IPC_NEED_MORE;
         while (w->auth_up && (rc = ipc_chan_next(&w->auth, &m)) == IPC_OK) {
             if (!on_message(w, &m)) {
-                auth_client_detach(w, "unexpected answer from the auth daemon");
+                auth_client_detach(w, "unexpected message from the auth daemon");
                 return;
             }
         }
@@ -228,13 +394,15 @@ void auth_client_on_readable(struct worker *w)
             auth_client_detach(w, ipc_err_str(rc));
             return;
         }
-        if (n == -2) return;
+        if (n == -2)
+            return;
     }
 }
 
 void auth_client_flush(struct worker *w)
 {
-    if (!w->auth_up || !w->auth_dirty) return;
+    if (!w->auth_up || !w->auth_dirty)
+        return;
     int r = ipc_chan_flush(&w->auth);
     if (r < 0) {
         auth_client_detach(w, strerror(errno));
@@ -249,7 +417,8 @@ void auth_client_check_timeouts(struct worker *w)
 {
     for (uint32_t i = 0; i < w->pend_len; i++) {
         struct pending_req *p = &w->pend[(w->pend_head + i) % w->pend_cap];
-        if (p->deadline > w->now) break; /* FIFO: later requests have later deadlines */
+        if (p->deadline > w->now)
+            break; /* FIFO: later requests have later deadlines */
         if (!p->failed) {
             log_warn("auth daemon did not answer request %u in %u ms: failing closed", p->req_id,
                      w->lim->auth_timeout_ms);

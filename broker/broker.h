@@ -47,6 +47,26 @@ enum conn_state {
 /* What a paused connection is waiting for. */
 enum wait_kind { WAIT_NONE, WAIT_CONNECT, WAIT_WILL_ACL, WAIT_PUBLISH_ACL, WAIT_SUBSCRIBE_ACL };
 
+/* What an auth request is for: a connection's wait, or a re-check after a policy reload. */
+enum req_kind {
+    REQ_CONNECT = WAIT_CONNECT,
+    REQ_WILL_ACL = WAIT_WILL_ACL,
+    REQ_PUBLISH_ACL = WAIT_PUBLISH_ACL,
+    REQ_SUBSCRIBE_ACL = WAIT_SUBSCRIBE_ACL,
+    REQ_RECHECK_SESSION, /* is this session's identity still known? */
+    REQ_RECHECK_SUB,     /* is this subscription still allowed? */
+};
+
+/* A cached publish verdict (per session and topic), valid for one policy generation. */
+struct verdict {
+    uint32_t generation;
+    bool allow;
+    uint8_t max_qos;
+    uint8_t flags;          /* IPC_ACL_* */
+    uint8_t payload_format; /* enum ipc_payload_format */
+    uint32_t payload_max;
+};
+
 struct session;
 
 struct conn {
@@ -92,6 +112,16 @@ struct conn {
     uint32_t pend_count;       /* SUBSCRIBE: number of filters */
     uint8_t connack_rc;
     uint32_t reqs_in_flight; /* auth requests that still name this connection */
+
+    /* Set by the auth daemon's CONNECT verdict. */
+    char *identity;
+    uint16_t identity_len;
+    bool counted; /* the auth daemon counts this connection: tell it when it ends */
+    struct ipc_limits limits;
+    /* Token buckets for limits.msgs_per_s / bytes_per_s, in thousandths of a token. */
+    uint64_t msg_milli, byte_milli;
+    uint64_t bucket_ms;
+    uint64_t rate_resume_ms; /* reading paused by a rate limit until then (0: not paused) */
 };
 
 struct inflight {
@@ -137,13 +167,19 @@ struct session {
 
     uint64_t match_stamp; /* de-duplicates overlapping subscriptions per publish */
     uint32_t match_slot;
+
+    uint32_t reqs_in_flight; /* auth requests (re-checks) that name this session */
+    uint32_t checked_gen;    /* policy generation its subscriptions were checked under */
 };
 
 struct pending_req {
     uint32_t req_id;
-    enum wait_kind kind;
+    enum req_kind kind;
     struct conn *conn; /* NULL: the connection went away, drop the answer */
-    uint32_t index;    /* SUBSCRIBE: which filter */
+    struct session *s; /* re-checks: the session (NULL once it is gone) */
+    char *filter;      /* REQ_RECHECK_SUB: the filter being re-checked (owned) */
+    uint16_t filter_len;
+    uint32_t index; /* SUBSCRIBE: which filter */
     uint64_t deadline;
     bool failed; /* timed out: the answer, if it ever comes, is ignored */
 };
@@ -168,7 +204,11 @@ struct worker {
     struct ipc_chan auth;
     bool auth_up;
     bool auth_dirty;
+    /* Verdicts are tagged with a worker-local epoch that moves whenever the auth daemon's
+     * generation changes or a new auth daemon attaches: a restarted daemon counts from 1
+     * again, and must not revive verdicts cached under an older policy. */
     uint32_t generation;
+    uint32_t auth_generation; /* the auth daemon's own counter, last seen */
     uint32_t next_req_id;
     struct pending_req *pend; /* FIFO ring: the auth daemon answers in order */
     uint32_t pend_head, pend_len, pend_cap;
@@ -186,6 +226,8 @@ struct worker {
 
     uint8_t *rbuf;
     size_t rbuf_cap;
+
+    uint32_t recheck_gen; /* generation the current re-check pass works towards (0: none) */
 
     struct delivery *deliv;
     uint32_t n_deliv, cap_deliv;
@@ -223,11 +265,12 @@ void session_qos2_del(struct session *s, uint16_t pid);
 int session_add_sub(struct worker *w, struct session *s, const uint8_t *f, uint16_t len,
                     uint8_t qos);
 bool session_del_sub(struct worker *w, struct session *s, const uint8_t *f, uint16_t len);
-/* Cached publish verdict for topic under the current generation: -1 unknown, else
- * bit 2 = allow, bits 0-1 = max QoS. */
-int session_verdict_get(struct worker *w, struct session *s, const uint8_t *t, size_t len);
+/* Cached publish verdict for topic under the current generation, or NULL. */
+const struct verdict *session_verdict_get(struct worker *w, struct session *s, const uint8_t *t,
+                                          size_t len);
 void session_verdict_put(struct worker *w, struct session *s, const uint8_t *t, size_t len,
-                         bool allow, uint8_t max_qos);
+                         const struct verdict *v);
+void session_verdicts_clear(struct session *s);
 
 /* auth_client.c */
 void auth_client_attach(struct worker *w, int fd);
@@ -236,6 +279,15 @@ void auth_client_on_readable(struct worker *w);
 void auth_client_flush(struct worker *w);
 void auth_client_check_timeouts(struct worker *w);
 void auth_client_forget_conn(struct worker *w, struct conn *c);
+void auth_client_forget_session(struct worker *w, struct session *s);
+/* Re-check requests after a policy reload. Return 0, or -1 (not sent). */
+int auth_request_session_check(struct worker *w, struct session *s);
+int auth_request_sub_check(struct worker *w, struct session *s, const char *filter, uint16_t len,
+                           uint8_t qos);
+/* Tells the auth daemon a counted connection ended (no answer expected). */
+void auth_notify_session_end(struct worker *w, struct conn *c);
+/* Outstanding requests (re-checks keep this under a budget). */
+uint32_t auth_client_outstanding(const struct worker *w);
 /* Queue requests. Return 0, or -1 when the auth daemon is unavailable (fail closed). */
 int auth_request_connect(struct worker *w, struct conn *c, const struct mqtt_connect *pk);
 int auth_request_acl(struct worker *w, struct conn *c, enum wait_kind kind, uint32_t index,
@@ -245,9 +297,24 @@ int auth_request_acl(struct worker *w, struct conn *c, enum wait_kind kind, uint
 /* Handles one whole packet. Returns false when the connection was closed. */
 bool proto_handle(struct worker *w, struct conn *c, uint8_t byte0, const uint8_t *body,
                   uint32_t len);
-void proto_connect_verdict(struct worker *w, struct conn *c, uint8_t rc);
+/* resp is NULL when the request failed closed (CONNACK 3, or deny). */
+void proto_connect_verdict(struct worker *w, struct conn *c, uint8_t rc,
+                           const struct ipc_connect_resp *resp);
 void proto_acl_verdict(struct worker *w, struct conn *c, enum wait_kind kind, uint32_t index,
-                       bool allow, uint8_t max_qos);
+                       const struct ipc_acl_resp *resp);
+
+/* recheck.c: after a policy reload, every session and subscription is decided again. */
+void recheck_start(struct worker *w);
+void recheck_continue(struct worker *w);
+void recheck_session_verdict(struct worker *w, struct session *s, bool allow);
+void recheck_sub_verdict(struct worker *w, struct session *s, const char *filter, uint16_t len,
+                         const struct ipc_acl_resp *resp);
+
+/* ratelimit.c: per-connection limits from the auth daemon's CONNECT verdict. */
+void rate_init(struct worker *w, struct conn *c);
+/* Takes one message of size bytes. False when over the limit: the caller stops reading this
+ * connection until c->rate_resume_ms (back-pressure, nothing is dropped). */
+bool rate_take(struct worker *w, struct conn *c, uint32_t bytes);
 
 /* router.c */
 void route_publish(struct worker *w, struct msg *m);
@@ -266,6 +333,9 @@ void worker_process_input(struct worker *w, struct conn *c);
 /* Timers: closes connections past connect_timeout_ms or 1.5 x keep-alive at w->now and
  * fails auth requests past their deadline (the loop calls it every 100 ms). */
 void worker_sweep(struct worker *w);
+/* One epoll event of a client connection, handled as the loop does (read, parse, close on
+ * a lost peer, flush on EPOLLOUT); exposed so fuzz/fuzz_session.c drives the real path. */
+void worker_conn_event(struct worker *w, struct conn *c, uint32_t events);
 void worker_publish_will(struct worker *w, struct conn *c);
 
 #endif

@@ -17,14 +17,16 @@
 struct conn *conn_new(struct worker *w, int fd)
 {
     struct conn *c = calloc(1, sizeof(*c));
-    if (!c) return NULL;
+    if (!c)
+        return NULL;
     c->h.kind = H_CONN;
     c->h.fd = fd;
     c->id = ++w->next_conn_id;
     c->state = CS_WAIT_CONNECT;
     c->created_ms = c->last_rx_ms = w->now;
     c->next = w->conns;
-    if (w->conns) w->conns->prev = c;
+    if (w->conns)
+        w->conns->prev = c;
     w->conns = c;
     w->n_conns++;
     return c;
@@ -38,7 +40,8 @@ static struct out_item *out_alloc(struct worker *w)
         w->out_items_free_count--;
     } else {
         it = malloc(sizeof(*it));
-        if (!it) return NULL;
+        if (!it)
+            return NULL;
     }
     memset(it, 0, sizeof(*it));
     return it;
@@ -85,9 +88,11 @@ bool conn_output_full(const struct worker *w, const struct conn *c)
 
 int conn_send_bytes(struct worker *w, struct conn *c, const uint8_t *p, size_t len)
 {
-    if (c->state == CS_CLOSED) return -1;
+    if (c->state == CS_CLOSED)
+        return -1;
     struct out_item *it = out_alloc(w);
-    if (!it) return -1;
+    if (!it)
+        return -1;
     if (len <= sizeof(it->head)) {
         memcpy(it->head, p, len);
         it->head_len = (uint8_t)len;
@@ -114,13 +119,15 @@ void conn_send_ack(struct worker *w, struct conn *c, uint8_t type, uint16_t pid)
 bool conn_send_publish(struct worker *w, struct conn *c, struct msg *m, uint8_t qos, bool dup,
                        bool retain, uint16_t pid)
 {
-    if (c->state == CS_CLOSED) return false;
+    if (c->state == CS_CLOSED)
+        return false;
     if (qos == 0 && conn_output_full(w, c)) {
         c->dropped++;
         return false;
     }
     struct out_item *it = out_alloc(w);
-    if (!it) return false;
+    if (!it)
+        return false;
     it->msg = msg_ref(m);
     it->head_len =
         (uint8_t)mqtt_encode_publish_head(it->head, qos, dup, retain, m->topic_len, m->payload_len);
@@ -145,7 +152,8 @@ static int item_iov(const struct out_item *it, struct iovec *iov, int room)
         seg[n++] = (struct iovec){(void *)it->head, it->head_len};
         if (it->msg) {
             seg[n++] = (struct iovec){it->msg->topic, it->msg->topic_len};
-            if (it->pid_len) seg[n++] = (struct iovec){(void *)it->pid, it->pid_len};
+            if (it->pid_len)
+                seg[n++] = (struct iovec){(void *)it->pid, it->pid_len};
             if (it->msg->payload_len)
                 seg[n++] = (struct iovec){it->msg->payload, it->msg->payload_len};
         }
@@ -177,8 +185,10 @@ int conn_flush(struct worker *w, struct conn *c)
             asked += iov[i].iov_len;
         ssize_t wr = writev(c->h.fd, iov, n);
         if (wr < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
             conn_close(w, c, strerror(errno));
             return -1;
         }
@@ -193,10 +203,12 @@ int conn_flush(struct worker *w, struct conn *c)
             }
             left -= rest;
             c->out_head = it->next;
-            if (!c->out_head) c->out_tail = NULL;
+            if (!c->out_head)
+                c->out_tail = NULL;
             out_release(w, it);
         }
-        if ((size_t)wr < asked) break; /* socket buffer is full: wait for EPOLLOUT */
+        if ((size_t)wr < asked)
+            break; /* socket buffer is full: wait for EPOLLOUT */
     }
     conn_update_events(w, c);
     return 0;
@@ -204,22 +216,29 @@ int conn_flush(struct worker *w, struct conn *c)
 
 void conn_update_events(struct worker *w, struct conn *c)
 {
-    if (c->state == CS_CLOSED) return;
+    if (c->state == CS_CLOSED)
+        return;
     uint32_t want = 0;
     /* Stop reading while waiting for a verdict (packets must be handled in order) or
      * while the client does not read what we send (back-pressure). */
-    if (c->wait == WAIT_NONE && !conn_output_full(w, c)) want |= EPOLLIN;
-    if (c->out_head) want |= EPOLLOUT;
-    if (want == c->ep_events) return;
+    if (c->wait == WAIT_NONE && !conn_output_full(w, c) && !c->rate_resume_ms)
+        want |= EPOLLIN;
+    if (c->out_head)
+        want |= EPOLLOUT;
+    if (want == c->ep_events)
+        return;
     struct epoll_event ev = {.events = want, .data.ptr = &c->h};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->h.fd, &ev) == 0) c->ep_events = want;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->h.fd, &ev) == 0)
+        c->ep_events = want;
 }
 
 void conn_close(struct worker *w, struct conn *c, const char *why)
 {
-    if (c->state == CS_CLOSED) return;
+    if (c->state == CS_CLOSED)
+        return;
     bool was_active = c->state == CS_ACTIVE;
-    if (was_active && !c->clean_disconnect && c->will) worker_publish_will(w, c);
+    if (was_active && !c->clean_disconnect && c->will)
+        worker_publish_will(w, c);
     char id[96] = "";
     if (c->session)
         log_sanitize((const uint8_t *)c->session->client_id, c->session->id_len, id, sizeof(id));
@@ -228,11 +247,15 @@ void conn_close(struct worker *w, struct conn *c, const char *why)
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->h.fd, NULL);
     close(c->h.fd);
     c->h.fd = -1;
-    if (c->reqs_in_flight) auth_client_forget_conn(w, c);
+    if (c->reqs_in_flight)
+        auth_client_forget_conn(w, c);
+    if (c->counted)
+        auth_notify_session_end(w, c);
     struct session *s = c->session;
     if (s && s->conn == c) {
         s->conn = NULL;
-        if (s->clean) session_destroy(w, s);
+        if (s->clean)
+            session_destroy(w, s);
     }
     c->session = NULL;
     /* Unlink now; free after the loop turn, since callers up the stack may hold c. */
@@ -240,7 +263,8 @@ void conn_close(struct worker *w, struct conn *c, const char *why)
         c->prev->next = c->next;
     else
         w->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
+    if (c->next)
+        c->next->prev = c->prev;
     w->n_conns--;
     c->next = w->graveyard;
     w->graveyard = c;
@@ -260,5 +284,6 @@ void conn_free(struct worker *w, struct conn *c)
     free(c->pend_codes);
     free(c->username);
     free(c->client_id);
+    free(c->identity);
     free(c);
 }

@@ -7,7 +7,8 @@ struct msg *msg_new(const uint8_t *topic, uint16_t topic_len, const uint8_t *pay
                     uint32_t payload_len, uint8_t qos, bool retain)
 {
     struct msg *m = malloc(sizeof(*m) + (size_t)topic_len + 1 + payload_len);
-    if (!m) return NULL;
+    if (!m)
+        return NULL;
     m->refs = 1;
     m->qos = qos;
     m->retain = retain;
@@ -17,7 +18,8 @@ struct msg *msg_new(const uint8_t *topic, uint16_t topic_len, const uint8_t *pay
     memcpy(m->topic, topic, topic_len);
     m->topic[topic_len] = '\0';
     m->payload = (uint8_t *)m->topic + topic_len + 1;
-    if (payload_len) memcpy(m->payload, payload, payload_len);
+    if (payload_len)
+        memcpy(m->payload, payload, payload_len);
     return m;
 }
 
@@ -29,7 +31,8 @@ struct msg *msg_ref(struct msg *m)
 
 void msg_unref(struct msg *m)
 {
-    if (m && --m->refs == 0) free(m);
+    if (m && --m->refs == 0)
+        free(m);
 }
 
 size_t msg_cost(const struct msg *m)

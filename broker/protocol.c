@@ -7,6 +7,7 @@
 
 #include "broker.h"
 #include "ipc.h"
+#include "json_check.h"
 #include "log.h"
 
 static void send_connack(struct worker *w, struct conn *c, bool present, uint8_t rc)
@@ -39,7 +40,8 @@ static char *dup_bytes(const uint8_t *p, size_t len)
 {
     char *s = malloc(len + 1);
     if (s) {
-        if (len) memcpy(s, p, len);
+        if (len)
+            memcpy(s, p, len);
         s[len] = '\0';
     }
     return s;
@@ -60,8 +62,10 @@ static void clear_pending(struct conn *c)
 static int keep_pending(struct conn *c, uint8_t byte0, const uint8_t *body, uint32_t len)
 {
     c->pend = malloc(len ? len : 1);
-    if (!c->pend) return -1;
-    if (len) memcpy(c->pend, body, len);
+    if (!c->pend)
+        return -1;
+    if (len)
+        memcpy(c->pend, body, len);
     c->pend_len = len;
     c->pend_byte0 = byte0;
     return 0;
@@ -70,7 +74,8 @@ static int keep_pending(struct conn *c, uint8_t byte0, const uint8_t *body, uint
 /* Resumes reading a connection that waited for a verdict. */
 static void resume(struct worker *w, struct conn *c)
 {
-    if (c->state == CS_CLOSED) return;
+    if (c->state == CS_CLOSED)
+        return;
     conn_update_events(w, c);
     worker_process_input(w, c);
 }
@@ -162,7 +167,8 @@ static void finalize_connect(struct worker *w, struct conn *c)
     }
     s->conn = c;
     c->session = s;
-    strmap_clear(&s->verdicts); /* a new connection may carry another identity */
+    session_verdicts_clear(s); /* a new connection may carry another identity */
+    rate_init(w, c);
     c->state = CS_ACTIVE;
     c->wait = WAIT_NONE;
     c->last_rx_ms = w->now;
@@ -171,9 +177,21 @@ static void finalize_connect(struct worker *w, struct conn *c)
     resume(w, c);
 }
 
-void proto_connect_verdict(struct worker *w, struct conn *c, uint8_t rc)
+void proto_connect_verdict(struct worker *w, struct conn *c, uint8_t rc,
+                           const struct ipc_connect_resp *resp)
 {
-    if (c->state != CS_AUTH || c->wait != WAIT_CONNECT) return;
+    if (c->state != CS_AUTH || c->wait != WAIT_CONNECT)
+        return;
+    if (rc == MQTT_CONNACK_ACCEPTED && resp) {
+        c->counted = true; /* from here on, its end must be reported */
+        c->identity = dup_bytes(resp->identity.p, resp->identity.len);
+        c->identity_len = resp->identity.len;
+        c->limits = resp->limits;
+        if (!c->identity) {
+            refuse(w, c, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
+            return;
+        }
+    }
     if (rc != MQTT_CONNACK_ACCEPTED) {
         refuse(w, c, rc, "connect refused by the auth daemon");
         return;
@@ -188,10 +206,29 @@ void proto_connect_verdict(struct worker *w, struct conn *c, uint8_t rc)
     finalize_connect(w, c);
 }
 
-static void apply_publish(struct worker *w, struct conn *c, const struct mqtt_publish *p,
-                          bool allowed)
+/* Why a publish that the policy otherwise allows is refused, or NULL. */
+static const char *payload_refusal(const struct verdict *v, const struct mqtt_publish *p)
 {
-    if (allowed) {
+    if (p->qos > v->max_qos)
+        return "QoS above the policy's maximum";
+    if (p->retain && !(v->flags & IPC_ACL_RETAIN_OK))
+        return "retain not allowed";
+    if (v->payload_max && p->payload.len > v->payload_max)
+        return "payload larger than the policy allows";
+    if (v->payload_format == IPC_PAYLOAD_UTF8 && !mqtt_utf8_valid(p->payload.p, p->payload.len))
+        return "payload is not UTF-8";
+    if (v->payload_format == IPC_PAYLOAD_JSON && !json_check(p->payload.p, p->payload.len))
+        return "payload is not JSON";
+    return NULL;
+}
+
+static void apply_publish(struct worker *w, struct conn *c, const struct mqtt_publish *p,
+                          const struct verdict *v)
+{
+    const char *why = !v         ? "no verdict (auth daemon unavailable)"
+                      : !v->allow ? "denied by policy"
+                                  : payload_refusal(v, p);
+    if (!why) {
         struct msg *m = msg_new(p->topic.p, (uint16_t)p->topic.len, p->payload.p, p->payload.len,
                                 p->qos, p->retain);
         if (!m) {
@@ -202,7 +239,13 @@ static void apply_publish(struct worker *w, struct conn *c, const struct mqtt_pu
             log_error("out of memory storing a retained message");
         route_publish(w, m);
         msg_unref(m);
+    } else {
+        char id[96], topic[160];
+        log_debug("publish from \"%s\" to \"%s\" dropped: %s",
+                  log_sanitize((const uint8_t *)c->client_id, c->client_id_len, id, sizeof(id)),
+                  log_sanitize(p->topic.p, p->topic.len, topic, sizeof(topic)), why);
     }
+    /* 3.1.1 has no negative acknowledgement: a refused message is acknowledged too. */
     if (p->qos == 1) {
         conn_send_ack(w, c, MQTT_PUBACK, p->packet_id);
     } else if (p->qos == 2) {
@@ -214,9 +257,14 @@ static void apply_publish(struct worker *w, struct conn *c, const struct mqtt_pu
     }
 }
 
-static bool verdict_allows(int v, uint8_t qos)
+static struct verdict verdict_from(struct worker *w, const struct ipc_acl_resp *r)
 {
-    return (v & 4) && qos <= (v & 3);
+    return (struct verdict){.generation = w->generation,
+                            .allow = r->allow,
+                            .max_qos = r->max_qos,
+                            .flags = r->flags,
+                            .payload_format = r->payload_format,
+                            .payload_max = r->payload_max};
 }
 
 static bool handle_publish(struct worker *w, struct conn *c, const struct mqtt_publish *p,
@@ -233,21 +281,34 @@ static bool handle_publish(struct worker *w, struct conn *c, const struct mqtt_p
         conn_send_ack(w, c, MQTT_PUBREC, p->packet_id);
         return true;
     }
-    int v = session_verdict_get(w, s, p->topic.p, p->topic.len);
-    if (v >= 0) {
-        apply_publish(w, c, p, verdict_allows(v, p->qos));
+    const struct verdict *v = session_verdict_get(w, s, p->topic.p, p->topic.len);
+    if (v) {
+        apply_publish(w, c, p, v);
         return c->state != CS_CLOSED;
     }
     if (keep_pending(c, byte0, body, len) != 0 ||
         auth_request_acl(w, c, WAIT_PUBLISH_ACL, 0, IPC_ACL_PUBLISH, p->qos, p->topic.p,
                          p->topic.len) != 0) {
         clear_pending(c);
-        apply_publish(w, c, p, false); /* fail closed */
+        apply_publish(w, c, p, NULL); /* fail closed */
         return c->state != CS_CLOSED;
     }
     c->wait = WAIT_PUBLISH_ACL;
     conn_update_events(w, c);
     return true;
+}
+
+/* The identity's max_subscriptions: a new filter beyond it is refused; re-subscribing to a
+ * filter the session already has is always fine. */
+static bool sub_within_limit(const struct conn *c, const uint8_t *f, uint16_t len)
+{
+    const struct session *s = c->session;
+    if (!c->limits.max_subscriptions || s->n_subs < c->limits.max_subscriptions)
+        return true;
+    for (uint32_t i = 0; i < s->n_subs; i++)
+        if (s->subs[i].len == len && memcmp(s->subs[i].filter, f, len) == 0)
+            return true;
+    return false;
 }
 
 static void complete_subscribe(struct worker *w, struct conn *c)
@@ -264,6 +325,8 @@ static void complete_subscribe(struct worker *w, struct conn *c)
     uint32_t i = 0;
     mqtt_topic_iter_init(&it, &pk.u.topics);
     while (mqtt_topic_iter_next(&it, &f, &opts) && i < c->pend_count) {
+        if (c->pend_codes[i] != 0x80 && !sub_within_limit(c, f.p, (uint16_t)f.len))
+            c->pend_codes[i] = 0x80;
         if (c->pend_codes[i] != 0x80 &&
             session_add_sub(w, c->session, f.p, (uint16_t)f.len, c->pend_codes[i]) != 0)
             c->pend_codes[i] = 0x80;
@@ -326,9 +389,12 @@ static bool handle_subscribe(struct worker *w, struct conn *c, const struct mqtt
 }
 
 void proto_acl_verdict(struct worker *w, struct conn *c, enum wait_kind kind, uint32_t index,
-                       bool allow, uint8_t max_qos)
+                       const struct ipc_acl_resp *resp)
 {
-    if (c->wait != kind) return;
+    if (c->wait != kind)
+        return;
+    bool allow = resp && resp->allow;
+    uint8_t max_qos = resp ? resp->max_qos : 0;
     struct mqtt_packet pk;
     switch (kind) {
     case WAIT_WILL_ACL:
@@ -343,9 +409,13 @@ void proto_acl_verdict(struct worker *w, struct conn *c, enum wait_kind kind, ui
             conn_close(w, c, "internal: pending PUBLISH no longer decodes");
             return;
         }
-        session_verdict_put(w, c->session, pk.u.publish.topic.p, pk.u.publish.topic.len, allow,
-                            max_qos);
-        apply_publish(w, c, &pk.u.publish, allow && pk.u.publish.qos <= max_qos);
+        if (resp) {
+            struct verdict v = verdict_from(w, resp);
+            session_verdict_put(w, c->session, pk.u.publish.topic.p, pk.u.publish.topic.len, &v);
+            apply_publish(w, c, &pk.u.publish, &v);
+        } else {
+            apply_publish(w, c, &pk.u.publish, NULL);
+        }
         clear_pending(c);
         resume(w, c);
         return;

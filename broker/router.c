@@ -13,7 +13,8 @@ static void collect(void *ctx, void *subscriber, uint8_t options, uint32_t sub_i
     uint8_t qos = options & 3;
     if (s->match_stamp == w->match_stamp) {
         struct delivery *d = &w->deliv[s->match_slot];
-        if (qos > d->qos) d->qos = qos;
+        if (qos > d->qos)
+            d->qos = qos;
         return;
     }
     if (w->n_deliv == w->cap_deliv) {

@@ -8,9 +8,11 @@
 
 struct session *session_new(struct worker *w, const uint8_t *id, uint16_t id_len, bool clean)
 {
-    if (strmap_count(&w->sessions) >= w->lim->max_sessions) return NULL;
+    if (strmap_count(&w->sessions) >= w->lim->max_sessions)
+        return NULL;
     struct session *s = calloc(1, sizeof(*s));
-    if (!s) return NULL;
+    if (!s)
+        return NULL;
     s->client_id = malloc((size_t)id_len + 1);
     if (!s->client_id || strmap_put(&w->sessions, id, id_len, s) != 0) {
         free(s->client_id);
@@ -23,6 +25,7 @@ struct session *session_new(struct worker *w, const uint8_t *id, uint16_t id_len
     s->id_len = id_len;
     s->clean = clean;
     s->next_pid = 1;
+    s->checked_gen = w->generation; /* decided under the current policy already */
     strmap_init(&s->verdicts);
     return s;
 }
@@ -42,7 +45,9 @@ void session_destroy(struct worker *w, struct session *s)
         msg_unref(s->queue[(s->q_head + i) % s->q_cap].msg);
     free(s->queue);
     free(s->qos2_in);
-    strmap_clear(&s->verdicts);
+    session_verdicts_clear(s);
+    if (s->reqs_in_flight)
+        auth_client_forget_session(w, s);
     free(s->client_id);
     free(s);
 }
@@ -50,7 +55,8 @@ void session_destroy(struct worker *w, struct session *s)
 static bool pid_in_use(const struct session *s, uint16_t pid)
 {
     for (uint32_t i = 0; i < s->n_infl; i++)
-        if (s->infl[(s->infl_head + i) % s->cap_infl].pid == pid) return true;
+        if (s->infl[(s->infl_head + i) % s->cap_infl].pid == pid)
+            return true;
     return false;
 }
 
@@ -58,8 +64,10 @@ static uint16_t next_pid(struct session *s)
 {
     for (;;) {
         uint16_t pid = s->next_pid++;
-        if (s->next_pid == 0) s->next_pid = 1;
-        if (pid && !pid_in_use(s, pid)) return pid;
+        if (s->next_pid == 0)
+            s->next_pid = 1;
+        if (pid && !pid_in_use(s, pid))
+            return pid;
     }
 }
 
@@ -110,9 +118,11 @@ static bool queue_push(struct worker *w, struct session *s, struct msg *m, uint8
     }
     if (s->q_len == s->q_cap) {
         uint32_t ncap = s->q_cap ? s->q_cap * 2 : 16;
-        if (ncap > w->lim->max_queued_messages) ncap = w->lim->max_queued_messages;
+        if (ncap > w->lim->max_queued_messages)
+            ncap = w->lim->max_queued_messages;
         struct queued *nq = malloc(sizeof(*nq) * ncap);
-        if (!nq) return false;
+        if (!nq)
+            return false;
         for (uint32_t i = 0; i < s->q_len; i++)
             nq[i] = s->queue[(s->q_head + i) % s->q_cap];
         free(s->queue);
@@ -140,7 +150,8 @@ void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t
 {
     bool online = s->conn && s->conn->state == CS_ACTIVE;
     if (qos == 0) {
-        if (online) conn_send_publish(w, s->conn, m, 0, false, retain, 0);
+        if (online)
+            conn_send_publish(w, s->conn, m, 0, false, retain, 0);
         return; /* QoS 0 is never queued for an offline session */
     }
     if (online && s->q_len == 0 && infl_room(w, s))
@@ -198,7 +209,8 @@ void session_pubrec(struct worker *w, struct session *s, uint16_t pid)
 {
     uint32_t pos;
     struct inflight *f = find_inflight(s, pid, &pos);
-    if (!f || f->qos != 2) return;
+    if (!f || f->qos != 2)
+        return;
     if (!f->rel_sent) {
         f->rel_sent = true;
         msg_unref(f->msg); /* delivered: only the id matters now */
@@ -224,9 +236,12 @@ bool session_qos2_has(struct session *s, uint16_t pid)
 
 int session_qos2_add(struct worker *w, struct session *s, uint16_t pid)
 {
-    if (session_qos2_has(s, pid)) return 0;
-    if (s->n_qos2_in >= w->lim->max_inbound_qos2) return -1;
-    if (!s->qos2_in && !(s->qos2_in = calloc(8192, 1))) return -1;
+    if (session_qos2_has(s, pid))
+        return 0;
+    if (s->n_qos2_in >= w->lim->max_inbound_qos2)
+        return -1;
+    if (!s->qos2_in && !(s->qos2_in = calloc(8192, 1)))
+        return -1;
     s->qos2_in[pid >> 3] |= (uint8_t)(1u << (pid & 7));
     s->n_qos2_in++;
     return 0;
@@ -244,7 +259,8 @@ int session_add_sub(struct worker *w, struct session *s, const uint8_t *f, uint1
                     uint8_t qos)
 {
     int r = sub_tree_add(w->subs, f, len, s, qos, 0);
-    if (r < 0) return -1;
+    if (r < 0)
+        return -1;
     for (uint32_t i = 0; i < s->n_subs; i++) {
         if (s->subs[i].len == len && memcmp(s->subs[i].filter, f, len) == 0) {
             s->subs[i].qos = qos;
@@ -284,20 +300,42 @@ bool session_del_sub(struct worker *w, struct session *s, const uint8_t *f, uint
     return removed;
 }
 
-/* A verdict is stored in the pointer value itself: generation << 8 | allow << 2 | qos,
- * plus a marker bit so it is never NULL. */
-int session_verdict_get(struct worker *w, struct session *s, const uint8_t *t, size_t len)
+const struct verdict *session_verdict_get(struct worker *w, struct session *s, const uint8_t *t,
+                                          size_t len)
 {
-    uintptr_t v = (uintptr_t)strmap_get(&s->verdicts, t, len);
-    if (!v || (uint32_t)(v >> 8) != w->generation) return -1;
-    return (int)(v & 7);
+    const struct verdict *v = strmap_get(&s->verdicts, t, len);
+    return v && v->generation == w->generation ? v : NULL;
+}
+
+static bool free_verdict(void *ctx, const void *key, size_t len, void *value)
+{
+    (void)ctx;
+    (void)key;
+    (void)len;
+    free(value);
+    return true;
+}
+
+void session_verdicts_clear(struct session *s)
+{
+    strmap_each(&s->verdicts, free_verdict, NULL);
+    strmap_clear(&s->verdicts);
 }
 
 void session_verdict_put(struct worker *w, struct session *s, const uint8_t *t, size_t len,
-                         bool allow, uint8_t max_qos)
+                         const struct verdict *v)
 {
+    struct verdict *old = strmap_get(&s->verdicts, t, len);
+    if (old) {
+        *old = *v;
+        return;
+    }
     if (strmap_count(&s->verdicts) >= w->lim->verdict_cache_size)
-        strmap_clear(&s->verdicts); /* bounded: start over rather than grow */
-    uintptr_t v = ((uintptr_t)w->generation << 8) | 0x80u | (allow ? 4u : 0u) | (max_qos & 3u);
-    strmap_put(&s->verdicts, t, len, (void *)v); /* NOLINT(performance-no-int-to-ptr) */
+        session_verdicts_clear(s); /* bounded: start over rather than grow */
+    struct verdict *n = malloc(sizeof(*n));
+    if (!n)
+        return;
+    *n = *v;
+    if (strmap_put(&s->verdicts, t, len, n) != 0)
+        free(n);
 }

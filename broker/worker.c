@@ -86,7 +86,8 @@ static void accept_clients(struct worker *w, int lfd)
 static size_t parse_packets(struct worker *w, struct conn *c, const uint8_t *buf, size_t len)
 {
     size_t off = 0;
-    while (off < len && c->state != CS_CLOSED && c->wait == WAIT_NONE && !conn_output_full(w, c)) {
+    while (off < len && c->state != CS_CLOSED && c->wait == WAIT_NONE &&
+           !conn_output_full(w, c) && !c->rate_resume_ms) {
         uint8_t b0;
         uint32_t rem;
         size_t hl;
@@ -105,6 +106,10 @@ static size_t parse_packets(struct worker *w, struct conn *c, const uint8_t *buf
             return len;
         }
         if (len - off < total) break;
+        if ((b0 >> 4) == MQTT_PUBLISH && c->state == CS_ACTIVE && !rate_take(w, c, (uint32_t)total)) {
+            conn_update_events(w, c); /* over the identity's rate: stop reading for now */
+            break;
+        }
         proto_handle(w, c, b0, buf + off + hl, rem);
         off += (size_t)total;
     }
@@ -193,6 +198,20 @@ static void on_readable(struct worker *w, struct conn *c)
         conn_close(w, c, strerror(errno));
 }
 
+void worker_conn_event(struct worker *w, struct conn *c, uint32_t events)
+{
+    if (c->state == CS_CLOSED)
+        return;
+    /* HUP/ERR fire even without EPOLLIN: a paused connection (waiting for a
+     * verdict or for its output to drain) would spin on them, so close it. */
+    if ((events & (EPOLLHUP | EPOLLERR)) && !(c->ep_events & EPOLLIN))
+        conn_close(w, c, "connection lost");
+    else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        on_readable(w, c);
+    if ((events & EPOLLOUT) && c->state != CS_CLOSED)
+        conn_mark_dirty(w, c);
+}
+
 void worker_publish_will(struct worker *w, struct conn *c)
 {
     struct msg *m = c->will;
@@ -216,9 +235,15 @@ void worker_sweep(struct worker *w)
                    w->now - c->last_rx_ms > (uint64_t)c->keepalive * 1500u) {
             log_info("%s: keep-alive of %u s expired; closing", c->peer, c->keepalive);
             conn_close(w, c, "keep-alive expired");
+        } else if (c->rate_resume_ms && w->now >= c->rate_resume_ms) {
+            c->rate_resume_ms = 0;
+            c->last_rx_ms = w->now; /* it did send: its bytes waited in the socket for us */
+            conn_update_events(w, c);
+            worker_process_input(w, c);
         }
     }
     auth_client_check_timeouts(w);
+    recheck_continue(w);
 }
 
 static void flush_dirty(struct worker *w)
@@ -391,18 +416,9 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
             case H_LISTENER:
                 accept_clients(&w, h->fd);
                 break;
-            case H_CONN: {
-                struct conn *c = (struct conn *)h;
-                if (c->state == CS_CLOSED) break;
-                /* HUP/ERR fire even without EPOLLIN: a paused connection (waiting for a
-                 * verdict or for its output to drain) would spin on them, so close it. */
-                if ((e & (EPOLLHUP | EPOLLERR)) && !(c->ep_events & EPOLLIN))
-                    conn_close(&w, c, "connection lost");
-                else if (e & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                    on_readable(&w, c);
-                if ((e & EPOLLOUT) && c->state != CS_CLOSED) conn_mark_dirty(&w, c);
+            case H_CONN:
+                worker_conn_event(&w, (struct conn *)h, e);
                 break;
-            }
             case H_AUTH:
                 if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) auth_client_on_readable(&w);
                 if ((e & EPOLLOUT) && w.auth_up) w.auth_dirty = true;

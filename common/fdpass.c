@@ -44,7 +44,8 @@ int fdpass_recv(int sock, char *tag, int *fd)
     do {
         n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
-    if (n <= 0) return n == 0 ? 0 : -1;
+    if (n <= 0)
+        return n == 0 ? 0 : -1;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
             c->cmsg_len == CMSG_LEN(sizeof(int))) {

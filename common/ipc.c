@@ -136,8 +136,24 @@ static void decode_acl_req(struct rd *r, struct ipc_acl_req *q)
     q->client_id = rd_str(r);
     q->username = rd_str(r);
     rd_check(r, q->username.len == 0 || q->has_username);
+    q->identity = rd_str(r);
     q->topic = rd_str(r);
     rd_check(r, q->topic.len > 0);
+}
+
+static bool rd_bool(struct rd *r)
+{
+    uint8_t v = rd_u8(r);
+    rd_check(r, v <= 1);
+    return v == 1;
+}
+
+static void decode_limits(struct rd *r, struct ipc_limits *l)
+{
+    l->msgs_per_s = rd_u32(r);
+    l->msgs_burst = rd_u32(r);
+    l->bytes_per_s = rd_u32(r);
+    l->max_subscriptions = rd_u32(r);
 }
 
 int ipc_decode(const uint8_t *buf, size_t len, struct ipc_msg *out, size_t *consumed)
@@ -146,7 +162,7 @@ int ipc_decode(const uint8_t *buf, size_t len, struct ipc_msg *out, size_t *cons
     if (len < IPC_HEADER_LEN) return IPC_NEED_MORE;
     if (buf[0] != IPC_VERSION) return IPC_E_VERSION;
     uint8_t type = buf[1];
-    if (type < IPC_HELLO || type > IPC_GENERATION) return IPC_E_TYPE;
+    if (type < IPC_HELLO || type > IPC_TYPE_MAX) return IPC_E_TYPE;
     if (get_u16(buf + 2) != 0) return IPC_E_RESERVED;
     uint32_t plen = get_u32(buf + 8);
     /* Checked before waiting for the payload: a peer cannot make us buffer more. */
@@ -171,19 +187,42 @@ int ipc_decode(const uint8_t *buf, size_t len, struct ipc_msg *out, size_t *cons
         out->u.connect_resp.rc = rd_u8(&r);
         rd_check(&r, out->u.connect_resp.rc <= 5);
         out->u.connect_resp.generation = rd_u32(&r);
+        out->u.connect_resp.identity = rd_str(&r);
+        decode_limits(&r, &out->u.connect_resp.limits);
         break;
     case IPC_ACL_REQ:
         decode_acl_req(&r, &out->u.acl_req);
         break;
     case IPC_ACL_RESP: {
-        uint8_t allow = rd_u8(&r);
-        rd_check(&r, allow <= 1);
-        out->u.acl_resp.allow = allow == 1;
-        out->u.acl_resp.max_qos = rd_u8(&r);
-        rd_check(&r, out->u.acl_resp.max_qos <= 2);
-        out->u.acl_resp.generation = rd_u32(&r);
+        struct ipc_acl_resp *a = &out->u.acl_resp;
+        a->allow = rd_bool(&r);
+        a->max_qos = rd_u8(&r);
+        rd_check(&r, a->max_qos <= 2);
+        a->generation = rd_u32(&r);
+        a->flags = rd_u8(&r);
+        if (a->flags & ~IPC_ACL_FLAGS_ALL) rd_fail(&r, IPC_E_RESERVED);
+        a->payload_format = rd_u8(&r);
+        rd_check(&r, a->payload_format <= IPC_PAYLOAD_JSON);
+        a->payload_max = rd_u32(&r);
         break;
     }
+    case IPC_SESSION_CHECK_REQ: {
+        struct ipc_session_check_req *q = &out->u.check_req;
+        q->has_username = rd_bool(&r);
+        q->client_id = rd_str(&r);
+        q->username = rd_str(&r);
+        rd_check(&r, q->username.len == 0 || q->has_username);
+        q->identity = rd_str(&r);
+        break;
+    }
+    case IPC_SESSION_CHECK_RESP:
+        out->u.check_resp.allow = rd_bool(&r);
+        out->u.check_resp.generation = rd_u32(&r);
+        break;
+    case IPC_SESSION_END:
+        out->u.session_end.client_id = rd_str(&r);
+        out->u.session_end.identity = rd_str(&r);
+        break;
     }
     if (r.err) return r.err;
     if (r.left != 0) return IPC_E_TRAILING;
@@ -217,18 +256,42 @@ static long payload_size(const struct ipc_msg *m)
             return -1;
         return 2 + 8L + q->client_id.len + q->username.len + q->password.len + q->peer.len;
     }
-    case IPC_CONNECT_RESP:
-        return m->u.connect_resp.rc <= 5 ? 5 : -1;
+    case IPC_CONNECT_RESP: {
+        const struct ipc_connect_resp *q = &m->u.connect_resp;
+        if (q->rc > 5 || !str_ok(q->identity)) return -1;
+        return 5 + 2L + q->identity.len + 16;
+    }
     case IPC_ACL_REQ: {
         const struct ipc_acl_req *q = &m->u.acl_req;
         if ((q->action != IPC_ACL_PUBLISH && q->action != IPC_ACL_SUBSCRIBE) || q->qos > 2)
             return -1;
         if (q->topic.len == 0 || (q->username.len && !q->has_username)) return -1;
-        if (!str_ok(q->client_id) || !str_ok(q->username) || !str_ok(q->topic)) return -1;
-        return 3 + 6L + q->client_id.len + q->username.len + q->topic.len;
+        if (!str_ok(q->client_id) || !str_ok(q->username) || !str_ok(q->identity) ||
+            !str_ok(q->topic))
+            return -1;
+        return 3 + 8L + q->client_id.len + q->username.len + q->identity.len + q->topic.len;
     }
-    case IPC_ACL_RESP:
-        return m->u.acl_resp.max_qos <= 2 ? 6 : -1;
+    case IPC_ACL_RESP: {
+        const struct ipc_acl_resp *a = &m->u.acl_resp;
+        if (a->max_qos > 2 || (a->flags & ~IPC_ACL_FLAGS_ALL) ||
+            a->payload_format > IPC_PAYLOAD_JSON)
+            return -1;
+        return 12;
+    }
+    case IPC_SESSION_CHECK_REQ: {
+        const struct ipc_session_check_req *q = &m->u.check_req;
+        if ((q->username.len && !q->has_username) || !str_ok(q->client_id) ||
+            !str_ok(q->username) || !str_ok(q->identity))
+            return -1;
+        return 1 + 6L + q->client_id.len + q->username.len + q->identity.len;
+    }
+    case IPC_SESSION_CHECK_RESP:
+        return 5;
+    case IPC_SESSION_END: {
+        const struct ipc_session_end *q = &m->u.session_end;
+        if (!str_ok(q->client_id) || !str_ok(q->identity)) return -1;
+        return 4L + q->client_id.len + q->identity.len;
+    }
     default:
         return -1;
     }
@@ -298,10 +361,17 @@ size_t ipc_encode(const struct ipc_msg *m, uint8_t *out, size_t cap)
         p = put_str(p, q->peer);
         break;
     }
-    case IPC_CONNECT_RESP:
-        p = put_u8(p, m->u.connect_resp.rc);
-        p = put_u32(p, m->u.connect_resp.generation);
+    case IPC_CONNECT_RESP: {
+        const struct ipc_connect_resp *q = &m->u.connect_resp;
+        p = put_u8(p, q->rc);
+        p = put_u32(p, q->generation);
+        p = put_str(p, q->identity);
+        p = put_u32(p, q->limits.msgs_per_s);
+        p = put_u32(p, q->limits.msgs_burst);
+        p = put_u32(p, q->limits.bytes_per_s);
+        p = put_u32(p, q->limits.max_subscriptions);
         break;
+    }
     case IPC_ACL_REQ: {
         const struct ipc_acl_req *q = &m->u.acl_req;
         p = put_u8(p, q->action);
@@ -309,13 +379,35 @@ size_t ipc_encode(const struct ipc_msg *m, uint8_t *out, size_t cap)
         p = put_u8(p, q->has_username ? 1 : 0);
         p = put_str(p, q->client_id);
         p = put_str(p, q->username);
+        p = put_str(p, q->identity);
         p = put_str(p, q->topic);
         break;
     }
-    case IPC_ACL_RESP:
-        p = put_u8(p, m->u.acl_resp.allow ? 1 : 0);
-        p = put_u8(p, m->u.acl_resp.max_qos);
-        p = put_u32(p, m->u.acl_resp.generation);
+    case IPC_ACL_RESP: {
+        const struct ipc_acl_resp *a = &m->u.acl_resp;
+        p = put_u8(p, a->allow ? 1 : 0);
+        p = put_u8(p, a->max_qos);
+        p = put_u32(p, a->generation);
+        p = put_u8(p, a->flags);
+        p = put_u8(p, a->payload_format);
+        p = put_u32(p, a->payload_max);
+        break;
+    }
+    case IPC_SESSION_CHECK_REQ: {
+        const struct ipc_session_check_req *q = &m->u.check_req;
+        p = put_u8(p, q->has_username ? 1 : 0);
+        p = put_str(p, q->client_id);
+        p = put_str(p, q->username);
+        p = put_str(p, q->identity);
+        break;
+    }
+    case IPC_SESSION_CHECK_RESP:
+        p = put_u8(p, m->u.check_resp.allow ? 1 : 0);
+        p = put_u32(p, m->u.check_resp.generation);
+        break;
+    case IPC_SESSION_END:
+        p = put_str(p, m->u.session_end.client_id);
+        p = put_str(p, m->u.session_end.identity);
         break;
     }
     return (size_t)(p - out);

@@ -31,7 +31,11 @@ enum ipc_type {
     IPC_ACL_REQ = 4,      /* worker -> auth: may this client publish/subscribe topic? */
     IPC_ACL_RESP = 5,     /* auth -> worker: verdict */
     IPC_GENERATION = 6,   /* auth -> worker: policy changed, drop cached verdicts */
+    IPC_SESSION_CHECK_REQ = 7,  /* worker -> auth: is this live session still allowed? */
+    IPC_SESSION_CHECK_RESP = 8, /* auth -> worker: verdict */
+    IPC_SESSION_END = 9,        /* worker -> auth, no answer: a connection of an identity ended */
 };
+#define IPC_TYPE_MAX IPC_SESSION_END
 
 enum ipc_decode_result {
     IPC_OK = 0,
@@ -66,9 +70,20 @@ struct ipc_connect_req {
     struct ipc_bytes peer; /* "address:port" text, for the log and rate limits */
 };
 
+/* Per-identity limits decided at CONNECT; 0 means unlimited (the broker's own limits still
+ * apply). */
+struct ipc_limits {
+    uint32_t msgs_per_s;
+    uint32_t msgs_burst;
+    uint32_t bytes_per_s;
+    uint32_t max_subscriptions;
+};
+
 struct ipc_connect_resp {
     uint8_t rc; /* enum mqtt_connack_rc */
     uint32_t generation;
+    struct ipc_bytes identity; /* who the client was authenticated as ("" = anonymous) */
+    struct ipc_limits limits;
 };
 
 enum ipc_acl_action { IPC_ACL_PUBLISH = 1, IPC_ACL_SUBSCRIBE = 2 };
@@ -79,13 +94,40 @@ struct ipc_acl_req {
     bool has_username;
     struct ipc_bytes client_id;
     struct ipc_bytes username;
-    struct ipc_bytes topic; /* name for publish, filter for subscribe */
+    struct ipc_bytes identity; /* from the CONNECT_RESP of this connection */
+    struct ipc_bytes topic;    /* name for publish, filter for subscribe */
 };
+
+#define IPC_ACL_RETAIN_OK 0x01 /* publish: the retain flag may be set */
+#define IPC_ACL_SEALED 0x02    /* publish: payloads must be sealed envelopes */
+#define IPC_ACL_FLAGS_ALL 0x03
+
+enum ipc_payload_format { IPC_PAYLOAD_ANY = 0, IPC_PAYLOAD_UTF8 = 1, IPC_PAYLOAD_JSON = 2 };
 
 struct ipc_acl_resp {
     bool allow;
     uint8_t max_qos; /* 0..2: the highest QoS granted */
     uint32_t generation;
+    uint8_t flags;          /* IPC_ACL_* */
+    uint8_t payload_format; /* enum ipc_payload_format */
+    uint32_t payload_max;   /* bytes, 0 = no limit beyond max_packet_size */
+};
+
+struct ipc_session_check_req {
+    bool has_username;
+    struct ipc_bytes client_id;
+    struct ipc_bytes username;
+    struct ipc_bytes identity;
+};
+
+struct ipc_session_check_resp {
+    bool allow;
+    uint32_t generation;
+};
+
+struct ipc_session_end {
+    struct ipc_bytes client_id;
+    struct ipc_bytes identity;
 };
 
 struct ipc_generation {
@@ -102,6 +144,9 @@ struct ipc_msg {
         struct ipc_acl_req acl_req;
         struct ipc_acl_resp acl_resp;
         struct ipc_generation generation;
+        struct ipc_session_check_req check_req;
+        struct ipc_session_check_resp check_resp;
+        struct ipc_session_end session_end;
     } u;
 };
 

@@ -30,7 +30,8 @@ enum log_level log_get_level(void)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-    if (level > log_level_now) return;
+    if (level > log_level_now)
+        return;
     char line[1024];
     struct timeval tv;
     struct tm tm;
@@ -40,13 +41,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
                      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s: ", tm.tm_year + 1900,
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      (long)(tv.tv_usec / 1000), log_role, (int)getpid(), level_names[level]);
-    if (n < 0) return;
+    if (n < 0)
+        return;
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap); /* NOLINT */
     va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof(line) - 2) len = sizeof(line) - 2;
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
     line[len++] = '\n';
     /* One write per line so lines from different roles do not interleave. */
     ssize_t w = write(STDERR_FILENO, line, len);
@@ -58,7 +61,8 @@ const char *log_sanitize(const uint8_t *s, size_t len, char *out, size_t outlen)
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     if (outlen < 8) {
-        if (outlen) out[0] = '\0';
+        if (outlen)
+            out[0] = '\0';
         return out;
     }
     for (size_t i = 0; i < len; i++) {

@@ -63,14 +63,16 @@ static struct strmap_entry **strmap_find(const struct strmap *m, const void *key
 {
     struct strmap_entry **pp = &m->slots[h & (m->cap - 1)];
     for (; *pp; pp = &(*pp)->next) {
-        if ((*pp)->hash == h && (*pp)->len == len && memcmp((*pp)->key, key, len) == 0) return pp;
+        if ((*pp)->hash == h && (*pp)->len == len && memcmp((*pp)->key, key, len) == 0)
+            return pp;
     }
     return pp;
 }
 
 void *strmap_get(const struct strmap *m, const void *key, size_t len)
 {
-    if (!m->cap || len > UINT16_MAX) return NULL;
+    if (!m->cap || len > UINT16_MAX)
+        return NULL;
     struct strmap_entry **pp = strmap_find(m, key, len, strmap_hash(m->seed, key, len));
     return *pp ? (*pp)->value : NULL;
 }
@@ -79,7 +81,8 @@ static int strmap_grow(struct strmap *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 16;
     struct strmap_entry **ns = calloc(ncap, sizeof(struct strmap_entry *));
-    if (!ns) return -1;
+    if (!ns)
+        return -1;
     for (size_t i = 0; i < m->cap; i++) {
         struct strmap_entry *e = m->slots[i];
         while (e) {
@@ -98,8 +101,10 @@ static int strmap_grow(struct strmap *m)
 
 int strmap_put(struct strmap *m, const void *key, size_t len, void *value)
 {
-    if (len > UINT16_MAX) return -1;
-    if ((m->count + 1) * 4 > m->cap * 3 && strmap_grow(m) != 0) return -1;
+    if (len > UINT16_MAX)
+        return -1;
+    if ((m->count + 1) * 4 > m->cap * 3 && strmap_grow(m) != 0)
+        return -1;
     uint64_t h = strmap_hash(m->seed, key, len);
     struct strmap_entry **pp = strmap_find(m, key, len, h);
     if (*pp) {
@@ -107,7 +112,8 @@ int strmap_put(struct strmap *m, const void *key, size_t len, void *value)
         return 0;
     }
     struct strmap_entry *e = malloc(sizeof(*e) + len);
-    if (!e) return -1;
+    if (!e)
+        return -1;
     e->next = NULL;
     e->hash = h;
     e->value = value;
@@ -120,10 +126,12 @@ int strmap_put(struct strmap *m, const void *key, size_t len, void *value)
 
 void *strmap_del(struct strmap *m, const void *key, size_t len)
 {
-    if (!m->cap || len > UINT16_MAX) return NULL;
+    if (!m->cap || len > UINT16_MAX)
+        return NULL;
     struct strmap_entry **pp = strmap_find(m, key, len, strmap_hash(m->seed, key, len));
     struct strmap_entry *e = *pp;
-    if (!e) return NULL;
+    if (!e)
+        return NULL;
     void *v = e->value;
     *pp = e->next;
     free(e);

@@ -54,6 +54,8 @@ static void check_msg(const uint8_t *f, size_t len, const struct ipc_msg *m)
     }
     case IPC_CONNECT_RESP:
         FUZZ_CHECK(m->u.connect_resp.rc <= 5, "CONNECT_RESP rc %u", m->u.connect_resp.rc);
+        FUZZ_CHECK(fz_inside(f, len, m->u.connect_resp.identity.p, m->u.connect_resp.identity.len),
+                   "CONNECT_RESP identity outside the frame");
         break;
     case IPC_ACL_REQ: {
         const struct ipc_acl_req *q = &m->u.acl_req;
@@ -62,6 +64,7 @@ static void check_msg(const uint8_t *f, size_t len, const struct ipc_msg *m)
         FUZZ_CHECK(q->qos <= 2 && q->topic.len > 0, "ACL_REQ qos/topic");
         FUZZ_CHECK(fz_inside(f, len, q->client_id.p, q->client_id.len) &&
                        fz_inside(f, len, q->username.p, q->username.len) &&
+                       fz_inside(f, len, q->identity.p, q->identity.len) &&
                        fz_inside(f, len, q->topic.p, q->topic.len),
                    "ACL_REQ string outside the frame");
         FUZZ_CHECK(!q->username.len || q->has_username, "username w/o flag");
@@ -69,7 +72,27 @@ static void check_msg(const uint8_t *f, size_t len, const struct ipc_msg *m)
     }
     case IPC_ACL_RESP:
         FUZZ_CHECK(m->u.acl_resp.max_qos <= 2, "max_qos %u", m->u.acl_resp.max_qos);
+        FUZZ_CHECK(!(m->u.acl_resp.flags & ~IPC_ACL_FLAGS_ALL) &&
+                       m->u.acl_resp.payload_format <= IPC_PAYLOAD_JSON,
+                   "ACL_RESP flags %x format %u", m->u.acl_resp.flags,
+                   m->u.acl_resp.payload_format);
         break;
+    case IPC_SESSION_CHECK_REQ: {
+        const struct ipc_session_check_req *q = &m->u.check_req;
+        FUZZ_CHECK(fz_inside(f, len, q->client_id.p, q->client_id.len) &&
+                       fz_inside(f, len, q->username.p, q->username.len) &&
+                       fz_inside(f, len, q->identity.p, q->identity.len),
+                   "SESSION_CHECK_REQ string outside the frame");
+        FUZZ_CHECK(!q->username.len || q->has_username, "username w/o flag");
+        break;
+    }
+    case IPC_SESSION_END:
+        FUZZ_CHECK(fz_inside(f, len, m->u.session_end.client_id.p, m->u.session_end.client_id.len) &&
+                       fz_inside(f, len, m->u.session_end.identity.p,
+                                 m->u.session_end.identity.len),
+                   "SESSION_END string outside the frame");
+        break;
+    case IPC_SESSION_CHECK_RESP:
     case IPC_HELLO:
     case IPC_GENERATION:
         break;

@@ -1,20 +1,19 @@
 /* fuzz_session: the broker worker driven in-process through a script of client bytes,
  * auth daemon answers, lost auth channels, closing clients and passing time.
  *
- * The worker is real (worker_init, conn_new, auth_client_*, worker_end_turn, worker_sweep,
- * worker_fini) and so is its epoll set: every step runs loop turns the way worker_main
- * does, dispatching what epoll_wait reports. Clients are socketpairs registered as
- * accept_clients registers sockets; only the static on_readable is mirrored here (read into
- * c->in, then worker_process_input). The auth daemon is played by the harness on the other
+ * The worker is real (worker_init, conn_new, worker_conn_event, auth_client_*,
+ * worker_end_turn, worker_sweep, worker_fini) and so is its epoll set: every step runs loop
+ * turns the way worker_main does, dispatching what epoll_wait reports, so client bytes go
+ * through the socket and the worker's own read path. Clients are socketpairs registered as
+ * accept_clients registers sockets. The auth daemon is played by the harness on the other
  * end of an IPC socketpair, answering with acl_decide or as the script says.
  *
  * Input: a selector byte (limits), then steps. Step byte: bits 0-1 client slot (3 -> 0),
  * bits 2-7 the action (mod 10):
  *   0-2 FEED: length byte (bit 7 set: 15-bit length with the next byte), then that many
  *       bytes written by the client (a connection is opened first if the slot has none)
- *   3 AUTH ANSWER: arg: bits 0-2 how many (0: all); bit 3 refuse CONNECTs (rc from bits 5-7);
- *       bits 4-5 ACL: decide / deny / max QoS 0 / max QoS 1; bit 6 misbehave (wrong id or
- *       kind: the worker must drop the channel); bit 7 answer under a new generation
+ *   3 AUTH ANSWER: two bytes, see auth_answer (how many, refusals, ACL verdicts, limits,
+ *       payload rules, a wrong answer the worker must drop the channel for, generations)
  *   4 TIME: arg picks how far w->now moves; then worker_sweep
  *   5 CLOSE: the client closes its socket
  *   6 OPEN: the client reconnects (old socket closed, new one accepted)
@@ -50,7 +49,7 @@
 
 #define SLOTS 3
 #define MAX_STEPS 256
-#define READ_CHUNK (64u * 1024u) /* as worker.c */
+#define READ_CHUNK (64u * 1024u) /* worker.c: input beyond a packet is at most one chunk */
 #define PUMP_ROUNDS 64
 #define OUT_MAX (4u << 20) /* client-side buffer of unparsed broker output */
 #define T0 1000000u
@@ -66,8 +65,10 @@ struct slot {
 
 struct answer {
     uint32_t id;
-    uint8_t type; /* IPC_CONNECT_REQ or IPC_ACL_REQ */
+    uint8_t type; /* the request: IPC_CONNECT_REQ, IPC_ACL_REQ or IPC_SESSION_CHECK_REQ */
     struct acl_verdict v;
+    uint8_t identity[32]; /* CONNECT: the username, as the real daemon names identities */
+    uint16_t identity_len;
 };
 
 struct auth_side {
@@ -85,6 +86,12 @@ static struct worker w;
 static struct slot slots[SLOTS];
 static struct auth_side au;
 static bool small_sndbuf; /* selector bit: a small send buffer, for back-pressure */
+static bool trace;        /* FUZZ_TRACE=1: narrate the script and the worker's log (triage) */
+
+#define TRACE(...)                                                                                 \
+    do {                                                                                           \
+        if (trace) fprintf(stderr, "fuzz_session: " __VA_ARGS__);                                  \
+    } while (0)
 
 /* ---- checks on the worker's bookkeeping ------------------------------------------- */
 
@@ -98,7 +105,7 @@ static bool check_session(void *ctx, const void *key, size_t len, void *value)
     struct sess_walk *sw = ctx;
     const struct session *s = value;
     FUZZ_CHECK(s->id_len == len && memcmp(s->client_id, key, len) == 0, "session key");
-    FUZZ_CHECK(s->n_infl <= s->cap_infl && s->cap_infl == w.lim->max_inflight, "inflight %u/%u",
+    FUZZ_CHECK(s->n_infl <= s->cap_infl && s->cap_infl <= w.lim->max_inflight, "inflight %u/%u",
                s->n_infl, s->cap_infl);
     FUZZ_CHECK(s->q_len <= w.lim->max_queued_messages && s->q_len <= s->q_cap, "queue %u", s->q_len);
     FUZZ_CHECK(s->n_qos2_in <= w.lim->max_inbound_qos2, "inbound QoS 2 %u", s->n_qos2_in);
@@ -187,6 +194,8 @@ static void parse_output(struct slot *s)
         int rc = mqtt_decode(b0, s->obuf + off + hl, rem, MQTT_PROTO_311, false, &pk);
         FUZZ_CHECK(rc == MQTT_OK, "broker sent a packet (byte 0 %02x, %u bytes) that does not "
                    "decode: %s", b0, rem, mqtt_err_str(rc));
+        TRACE("slot %d <- type %u (%u bytes)%s\n", (int)(s - slots), pk.type, rem,
+              pk.type == MQTT_CONNACK ? (pk.u.connack.rc ? " refused" : " accepted") : "");
         FUZZ_CHECK(!s->refused, "broker sent more after refusing the connection");
         if (pk.type == MQTT_CONNACK) {
             FUZZ_CHECK(!s->connack, "second CONNACK");
@@ -265,46 +274,6 @@ static void slot_open(struct slot *s, int idx)
     s->conn_id = c->id;
 }
 
-/* worker.c's on_readable, which is static: read into c->in, then parse. */
-static void conn_readable(struct conn *c)
-{
-    if (c->wait != WAIT_NONE || conn_output_full(&w, c)) {
-        conn_update_events(&w, c);
-        return;
-    }
-    size_t want = c->in_len + READ_CHUNK;
-    uint8_t b0;
-    uint32_t rem;
-    size_t hl;
-    if (c->in_len && mqtt_fixed_header(c->in, c->in_len, &b0, &rem, &hl) == MQTT_OK &&
-        hl + rem > want)
-        want = hl + rem;
-    size_t max = (size_t)w.lim->max_packet_size + READ_CHUNK;
-    if (want > max) want = max;
-    if (want > c->in_cap) {
-        uint8_t *nb = realloc(c->in, want);
-        FUZZ_CHECK(nb != NULL, "out of memory");
-        c->in = nb;
-        c->in_cap = (uint32_t)want;
-    }
-    ssize_t n = read(c->h.fd, c->in + c->in_len, c->in_cap - c->in_len);
-    if (n > 0) {
-        c->last_rx_ms = w.now;
-        c->in_len += (uint32_t)n;
-        worker_process_input(&w, c);
-        return;
-    }
-    if (c->in_len == 0 && c->in) { /* keep idle connections without a buffer, as worker.c */
-        free(c->in);
-        c->in = NULL;
-        c->in_cap = 0;
-    }
-    if (n == 0)
-        conn_close(&w, c, "connection closed by peer");
-    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        conn_close(&w, c, strerror(errno));
-}
-
 /* ---- the auth daemon side ---------------------------------------------------------- */
 
 static void auth_forget(void)
@@ -322,7 +291,7 @@ static void auth_close(void)
     auth_forget();
 }
 
-static void auth_push(uint32_t id, uint8_t type, struct acl_verdict v)
+static void auth_push(const struct answer *a)
 {
     if (au.qn == au.qcap) {
         size_t ncap = au.qcap ? au.qcap * 2 : 64;
@@ -335,7 +304,7 @@ static void auth_push(uint32_t id, uint8_t type, struct acl_verdict v)
         au.qcap = ncap;
         au.qh = 0;
     }
-    au.q[(au.qh + au.qn++) % au.qcap] = (struct answer){id, type, v};
+    au.q[(au.qh + au.qn++) % au.qcap] = *a;
 }
 
 static void auth_send(const struct ipc_msg *m)
@@ -360,23 +329,33 @@ static bool auth_drain(void)
         int rc;
         while ((rc = ipc_chan_next(&au.ch, &m)) == IPC_OK) {
             got = true;
-            FUZZ_CHECK(m.type == IPC_CONNECT_REQ || m.type == IPC_ACL_REQ,
+            if (m.type == IPC_SESSION_END) { /* a notice, never answered */
+                FUZZ_CHECK(m.u.session_end.client_id.len > 0, "SESSION_END without a client id");
+                TRACE("auth <- session end\n");
+                continue;
+            }
+            FUZZ_CHECK(m.type == IPC_CONNECT_REQ || m.type == IPC_ACL_REQ ||
+                           m.type == IPC_SESSION_CHECK_REQ,
                        "worker sent IPC type %u", m.type);
             FUZZ_CHECK(m.req_id > au.last_id, "request id %u after %u", m.req_id, au.last_id);
             au.last_id = m.req_id;
-            struct acl_verdict v = {true, 2};
+            struct answer a = {.id = m.req_id, .type = m.type, .v = {true, 2}};
             if (m.type == IPC_ACL_REQ) {
-                v = acl_decide(&m.u.acl_req);
+                a.v = acl_decide(&m.u.acl_req);
                 FUZZ_CHECK(topic_filter_check(m.u.acl_req.topic.p, m.u.acl_req.topic.len,
                                               &w.tlim) == TOPIC_OK,
                            "ACL request for a topic the worker should have refused");
-            } else {
+            } else if (m.type == IPC_CONNECT_REQ) {
                 const struct ipc_connect_req *q = &m.u.connect_req;
                 FUZZ_CHECK(q->client_id.len > 0 && q->client_id.len <= w.lim->max_client_id_length
                                && (q->proto_level == 3 || q->proto_level == 4),
                            "CONNECT_REQ fields");
+                a.identity_len = q->username.len < sizeof(a.identity) ? q->username.len
+                                                                      : sizeof(a.identity);
+                if (a.identity_len) memcpy(a.identity, q->username.p, a.identity_len);
             }
-            auth_push(m.req_id, m.type, v);
+            TRACE("auth <- request %u (type %u)\n", m.req_id, m.type);
+            auth_push(&a);
         }
         FUZZ_CHECK(rc == IPC_NEED_MORE, "worker sent an undecodable frame: %s", ipc_err_str(rc));
         if (r == -2) break;
@@ -398,9 +377,18 @@ static void auth_attach(uint8_t generation)
     auth_send(&m);
 }
 
-static void auth_answer(uint8_t arg)
+/* arg: bits 0-2 how many (0: all); bit 3 refuse (CONNECT rc from bits 5-7, session
+ * re-check denied); bits 4-5 ACL: decide / deny / max QoS 0 / max QoS 1; bit 6 misbehave
+ * (first answer has the wrong id, or with bit 3 the wrong kind); bit 7 new generation.
+ * extra: bits 0-1 per-identity limits preset; bit 2 no retain; bit 3 sealed payloads;
+ * bits 4-5 payload format; bits 6-7 payload size limit preset. */
+static void auth_answer(uint8_t arg, uint8_t extra)
 {
     static const uint8_t refusals[8] = {5, 4, 3, 2, 1, 5, 4, 5};
+    static const struct acl_verdict modes[4] = {{true, 2}, {false, 0}, {true, 0}, {true, 1}};
+    static const struct ipc_limits limits[4] = {
+        {0, 0, 0, 0}, {1, 1, 64, 1}, {10, 5, 1000, 4}, {0, 0, 0, 1}};
+    static const uint32_t payload_max[4] = {0, 4, 64, 1024};
     if (au.fd < 0) return;
     size_t count = (arg & 7) ? (size_t)(arg & 7) : au.qn;
     if (arg & 0x80) au.generation++;
@@ -408,22 +396,37 @@ static void auth_answer(uint8_t arg)
         struct answer a = au.q[au.qh];
         au.qh = (au.qh + 1) % au.qcap;
         au.qn--;
-        struct ipc_msg m = {.req_id = a.id};
         bool bad = (arg & 0x40) && i == 0;
-        bool as_connect = (a.type == IPC_CONNECT_REQ) != (bad && (arg & 8));
-        if (bad && !(arg & 8)) m.req_id = a.id + 1 + (arg >> 4);
-        if (as_connect) {
-            m.type = IPC_CONNECT_RESP;
-            m.u.connect_resp.rc = (arg & 8) && !bad ? refusals[arg >> 5] : 0;
-            m.u.connect_resp.generation = au.generation;
-        } else {
-            static const struct acl_verdict modes[4] = {{true, 2}, {false, 0}, {true, 0}, {true, 1}};
+        uint8_t type = a.type == IPC_CONNECT_REQ ? IPC_CONNECT_RESP
+                       : a.type == IPC_ACL_REQ   ? IPC_ACL_RESP
+                                                 : IPC_SESSION_CHECK_RESP;
+        struct ipc_msg m = {.req_id = a.id};
+        if (bad && (arg & 8)) /* the wrong kind of answer */
+            type = type == IPC_CONNECT_RESP ? IPC_ACL_RESP : IPC_CONNECT_RESP;
+        else if (bad)
+            m.req_id = a.id + 1 + (arg >> 4);
+        m.type = type;
+        if (type == IPC_CONNECT_RESP) {
+            struct ipc_connect_resp *r = &m.u.connect_resp;
+            r->rc = (arg & 8) && !bad ? refusals[arg >> 5] : 0;
+            r->generation = au.generation;
+            r->identity = (struct ipc_bytes){a.identity, a.identity_len};
+            r->limits = limits[extra & 3];
+        } else if (type == IPC_ACL_RESP) {
             struct acl_verdict v = ((arg >> 4) & 3) ? modes[(arg >> 4) & 3] : a.v;
-            m.type = IPC_ACL_RESP;
-            m.u.acl_resp.allow = v.allow;
-            m.u.acl_resp.max_qos = v.max_qos;
-            m.u.acl_resp.generation = au.generation;
+            struct ipc_acl_resp *r = &m.u.acl_resp;
+            r->allow = v.allow;
+            r->max_qos = v.max_qos;
+            r->generation = au.generation;
+            r->flags = (uint8_t)((extra & 4 ? 0 : IPC_ACL_RETAIN_OK) | (extra & 8 ? IPC_ACL_SEALED : 0));
+            r->payload_format = (uint8_t)(((extra >> 4) & 3) % 3);
+            r->payload_max = payload_max[extra >> 6];
+        } else {
+            m.u.check_resp.allow = !(arg & 8);
+            m.u.check_resp.generation = au.generation;
         }
+        TRACE("auth -> answer %u (type %u) to %u%s\n", m.req_id, m.type, a.id,
+              bad ? " (wrong on purpose)" : "");
         auth_send(&m);
         if (bad) {
             au.expect_drop = true;
@@ -443,10 +446,7 @@ static bool dispatch(void)
         struct handle *h = evs[i].data.ptr;
         uint32_t e = evs[i].events;
         if (h->kind == H_CONN) {
-            struct conn *c = (struct conn *)h;
-            if (c->state == CS_CLOSED) continue;
-            if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) conn_readable(c);
-            if ((e & EPOLLOUT) && c->state != CS_CLOSED) conn_mark_dirty(&w, c);
+            worker_conn_event(&w, (struct conn *)h, e);
         } else if (h->kind == H_AUTH) {
             if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) auth_client_on_readable(&w);
             if ((e & EPOLLOUT) && w.auth_up) w.auth_dirty = true;
@@ -499,7 +499,8 @@ static void init_once(void)
     if (done) return;
     done = true;
     signal(SIGPIPE, SIG_IGN); /* as worker_main: writes to closed sockets return EPIPE */
-    log_init("fuzz", LOG_ERROR);
+    trace = getenv("FUZZ_TRACE") != NULL;
+    log_init("fuzz", trace ? LOG_DEBUG : LOG_ERROR);
     au.fd = -1;
     for (int i = 0; i < SLOTS; i++)
         slots[i].peer = -1;
@@ -545,6 +546,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t op = fz_u8(&f);
         int idx = (op & 3) == 3 ? 0 : op & 3;
         struct slot *s = &slots[idx];
+        TRACE("step %d: action %d slot %d\n", step, (op >> 2) % 10, idx);
         switch ((op >> 2) % 10) {
         case 0:
         case 1:
@@ -555,9 +557,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             feed(s, idx, p, got);
             break;
         }
-        case 3:
-            auth_answer(fz_u8(&f));
+        case 3: {
+            uint8_t arg = fz_u8(&f);
+            auth_answer(arg, fz_u8(&f));
             break;
+        }
         case 4: {
             uint8_t a = fz_u8(&f);
             w.now += (uint64_t)steps_ms[a & 7] * (1u + (a >> 3));
@@ -584,6 +588,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 9: {
             uint8_t a = fz_u8(&f);
             if (au.fd >= 0) {
+                au.generation = a; /* a policy reload: later answers carry it */
                 struct ipc_msg m = {.type = IPC_GENERATION, .u.generation.generation = a};
                 auth_send(&m);
             }

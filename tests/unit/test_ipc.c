@@ -16,16 +16,19 @@
 #include "ipc.h"
 
 #define BYTES(s) ((struct ipc_bytes){(const uint8_t *)(s), (uint16_t)strlen(s)})
+#define NOBYTES ((struct ipc_bytes){NULL, 0})
 
 static uint8_t frame[IPC_HEADER_LEN + IPC_MAX_PAYLOAD + 16];
 
 static void assert_bytes_eq(struct ipc_bytes a, struct ipc_bytes b)
 {
     assert_int_equal(a.len, b.len);
-    if (a.len) assert_memory_equal(a.p, b.p, a.len);
+    if (a.len)
+        assert_memory_equal(a.p, b.p, a.len);
 }
 
-/* One valid message of every type, with distinctive values. */
+/* One valid message of every type, every field non-zero and distinct from its neighbours, so
+ * a field dropped or swapped by the codec shows up in assert_msg_eq. */
 static struct ipc_msg sample(int type)
 {
     struct ipc_msg m;
@@ -50,6 +53,11 @@ static struct ipc_msg sample(int type)
     case IPC_CONNECT_RESP:
         m.u.connect_resp.rc = 5;
         m.u.connect_resp.generation = 7;
+        m.u.connect_resp.identity = BYTES("alice@corp");
+        m.u.connect_resp.limits.msgs_per_s = 0x11223344u;
+        m.u.connect_resp.limits.msgs_burst = 0x55667788u;
+        m.u.connect_resp.limits.bytes_per_s = 0x99AABBCCu;
+        m.u.connect_resp.limits.max_subscriptions = 0xDDEEFF01u;
         break;
     case IPC_ACL_REQ:
         m.u.acl_req.action = IPC_ACL_SUBSCRIBE;
@@ -57,12 +65,30 @@ static struct ipc_msg sample(int type)
         m.u.acl_req.has_username = true;
         m.u.acl_req.client_id = BYTES("c1");
         m.u.acl_req.username = BYTES("bob");
+        m.u.acl_req.identity = BYTES("bob-ident");
         m.u.acl_req.topic = BYTES("sensors/+/temp");
         break;
     case IPC_ACL_RESP:
         m.u.acl_resp.allow = true;
         m.u.acl_resp.max_qos = 1;
         m.u.acl_resp.generation = 42;
+        m.u.acl_resp.flags = IPC_ACL_RETAIN_OK | IPC_ACL_SEALED;
+        m.u.acl_resp.payload_format = IPC_PAYLOAD_JSON;
+        m.u.acl_resp.payload_max = 0xCAFEF00Du;
+        break;
+    case IPC_SESSION_CHECK_REQ:
+        m.u.check_req.has_username = true;
+        m.u.check_req.client_id = BYTES("sensor-18");
+        m.u.check_req.username = BYTES("dave");
+        m.u.check_req.identity = BYTES("dave@ops");
+        break;
+    case IPC_SESSION_CHECK_RESP:
+        m.u.check_resp.allow = true;
+        m.u.check_resp.generation = 0x80000001u;
+        break;
+    case IPC_SESSION_END:
+        m.u.session_end.client_id = BYTES("c9");
+        m.u.session_end.identity = BYTES("carol");
         break;
     }
     return m;
@@ -87,43 +113,90 @@ static void assert_msg_eq(const struct ipc_msg *a, const struct ipc_msg *b)
         assert_bytes_eq(a->u.connect_req.password, b->u.connect_req.password);
         assert_bytes_eq(a->u.connect_req.peer, b->u.connect_req.peer);
         break;
-    case IPC_CONNECT_RESP:
-        assert_int_equal(a->u.connect_resp.rc, b->u.connect_resp.rc);
-        assert_int_equal(a->u.connect_resp.generation, b->u.connect_resp.generation);
+    case IPC_CONNECT_RESP: {
+        const struct ipc_connect_resp *x = &a->u.connect_resp, *y = &b->u.connect_resp;
+        assert_int_equal(x->rc, y->rc);
+        assert_int_equal(x->generation, y->generation);
+        assert_bytes_eq(x->identity, y->identity);
+        assert_int_equal(x->limits.msgs_per_s, y->limits.msgs_per_s);
+        assert_int_equal(x->limits.msgs_burst, y->limits.msgs_burst);
+        assert_int_equal(x->limits.bytes_per_s, y->limits.bytes_per_s);
+        assert_int_equal(x->limits.max_subscriptions, y->limits.max_subscriptions);
         break;
+    }
     case IPC_ACL_REQ:
         assert_int_equal(a->u.acl_req.action, b->u.acl_req.action);
         assert_int_equal(a->u.acl_req.qos, b->u.acl_req.qos);
         assert_int_equal(a->u.acl_req.has_username, b->u.acl_req.has_username);
         assert_bytes_eq(a->u.acl_req.client_id, b->u.acl_req.client_id);
         assert_bytes_eq(a->u.acl_req.username, b->u.acl_req.username);
+        assert_bytes_eq(a->u.acl_req.identity, b->u.acl_req.identity);
         assert_bytes_eq(a->u.acl_req.topic, b->u.acl_req.topic);
         break;
     case IPC_ACL_RESP:
         assert_int_equal(a->u.acl_resp.allow, b->u.acl_resp.allow);
         assert_int_equal(a->u.acl_resp.max_qos, b->u.acl_resp.max_qos);
         assert_int_equal(a->u.acl_resp.generation, b->u.acl_resp.generation);
+        assert_int_equal(a->u.acl_resp.flags, b->u.acl_resp.flags);
+        assert_int_equal(a->u.acl_resp.payload_format, b->u.acl_resp.payload_format);
+        assert_int_equal(a->u.acl_resp.payload_max, b->u.acl_resp.payload_max);
+        break;
+    case IPC_SESSION_CHECK_REQ:
+        assert_int_equal(a->u.check_req.has_username, b->u.check_req.has_username);
+        assert_bytes_eq(a->u.check_req.client_id, b->u.check_req.client_id);
+        assert_bytes_eq(a->u.check_req.username, b->u.check_req.username);
+        assert_bytes_eq(a->u.check_req.identity, b->u.check_req.identity);
+        break;
+    case IPC_SESSION_CHECK_RESP:
+        assert_int_equal(a->u.check_resp.allow, b->u.check_resp.allow);
+        assert_int_equal(a->u.check_resp.generation, b->u.check_resp.generation);
+        break;
+    case IPC_SESSION_END:
+        assert_bytes_eq(a->u.session_end.client_id, b->u.session_end.client_id);
+        assert_bytes_eq(a->u.session_end.identity, b->u.session_end.identity);
         break;
     default:
         fail();
     }
 }
 
-/* Decodes from an exact-size heap copy so ASan catches any read past len. */
+/* Decodes from an exact-size heap copy so ASan catches any read past len. The copy lives
+ * until the next call, because decoded strings point into it. */
 static int decode_exact(const uint8_t *buf, size_t len, struct ipc_msg *out, size_t *consumed)
 {
-    uint8_t *copy = malloc(len ? len : 1);
-    assert_non_null(copy);
-    if (len) memcpy(copy, buf, len);
-    int rc = ipc_decode(copy, len, out, consumed);
+    static uint8_t *copy;
     free(copy);
-    return rc;
+    copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    if (len)
+        memcpy(copy, buf, len);
+    return ipc_decode(copy, len, out, consumed);
+}
+
+/* Encodes into an exact-size heap buffer so ASan catches any write past cap. */
+static size_t encode_exact(const struct ipc_msg *m, uint8_t *dst, size_t cap)
+{
+    uint8_t *buf = malloc(cap ? cap : 1);
+    assert_non_null(buf);
+    size_t n = ipc_encode(m, buf, cap);
+    assert_true(n <= cap);
+    if (n)
+        memcpy(dst, buf, n);
+    free(buf);
+    return n;
+}
+
+static void assert_in(struct ipc_bytes b, const uint8_t *lo, size_t n)
+{
+    if (b.len == 0)
+        return;
+    assert_true(b.p >= lo && b.p + b.len <= lo + n);
 }
 
 static void test_round_trip_all_types(void **state)
 {
     (void)state;
-    for (int t = IPC_HELLO; t <= IPC_GENERATION; t++) {
+    for (int t = IPC_HELLO; t <= IPC_TYPE_MAX; t++) {
         struct ipc_msg m = sample(t), d;
         size_t n = ipc_encode(&m, frame, sizeof(frame));
         assert_true(n >= IPC_HEADER_LEN);
@@ -134,148 +207,336 @@ static void test_round_trip_all_types(void **state)
         assert_int_equal(used, n);
         assert_msg_eq(&m, &d);
         /* Strings point into the input, no copies. */
-        if (t == IPC_CONNECT_REQ)
-            assert_true(d.u.connect_req.client_id.p > frame &&
-                        d.u.connect_req.client_id.p < frame + n);
+        switch (t) {
+        case IPC_CONNECT_REQ:
+            assert_in(d.u.connect_req.client_id, frame, n);
+            assert_in(d.u.connect_req.peer, frame, n);
+            break;
+        case IPC_CONNECT_RESP:
+            assert_in(d.u.connect_resp.identity, frame, n);
+            break;
+        case IPC_ACL_REQ:
+            assert_in(d.u.acl_req.identity, frame, n);
+            assert_in(d.u.acl_req.topic, frame, n);
+            break;
+        case IPC_SESSION_CHECK_REQ:
+            assert_in(d.u.check_req.username, frame, n);
+            assert_in(d.u.check_req.identity, frame, n);
+            break;
+        case IPC_SESSION_END:
+            assert_in(d.u.session_end.client_id, frame, n);
+            assert_in(d.u.session_end.identity, frame, n);
+            break;
+        }
+        /* Re-encoding what was decoded gives the same bytes. */
+        static uint8_t again[256];
+        assert_int_equal(encode_exact(&d, again, n), n);
+        assert_memory_equal(again, frame, n);
     }
+}
+
+/* Encodes m, decodes it from an exact-size copy and compares. */
+static void round_trip(const struct ipc_msg *m)
+{
+    struct ipc_msg d;
+    size_t n = ipc_encode(m, frame, sizeof(frame));
+    assert_true(n >= IPC_HEADER_LEN);
+    size_t used = 0;
+    assert_int_equal(decode_exact(frame, n, &d, &used), IPC_OK);
+    assert_int_equal(used, n);
+    assert_msg_eq(m, &d);
 }
 
 static void test_round_trip_variants(void **state)
 {
     (void)state;
-    struct ipc_msg m = sample(IPC_CONNECT_REQ), d;
+    struct ipc_msg m = sample(IPC_CONNECT_REQ);
     /* Empty strings everywhere, no flags, every protocol level. */
     for (uint8_t lvl = 3; lvl <= 5; lvl++) {
         memset(&m.u.connect_req, 0, sizeof(m.u.connect_req));
         m.u.connect_req.proto_level = lvl;
-        size_t n = ipc_encode(&m, frame, sizeof(frame));
-        assert_int_equal(n, IPC_HEADER_LEN + 2 + 8);
-        assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
-        assert_msg_eq(&m, &d);
+        assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), IPC_HEADER_LEN + 2 + 8);
+        round_trip(&m);
     }
     /* Flags present with empty values are legal (MQTT allows a zero-length password). */
     m.u.connect_req.flags = IPC_CONN_HAS_USERNAME | IPC_CONN_HAS_PASSWORD;
-    size_t n = ipc_encode(&m, frame, sizeof(frame));
-    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
-    assert_msg_eq(&m, &d);
+    round_trip(&m);
+
+    /* CONNECT_RESP: every return code, anonymous identity, limits at both extremes. */
+    struct ipc_msg c = sample(IPC_CONNECT_RESP);
+    for (uint8_t rc = 0; rc <= 5; rc++) {
+        c.u.connect_resp.rc = rc;
+        round_trip(&c);
+    }
+    c.u.connect_resp.identity = NOBYTES;
+    memset(&c.u.connect_resp.limits, 0, sizeof(c.u.connect_resp.limits));
+    assert_int_equal(ipc_encode(&c, frame, sizeof(frame)), IPC_HEADER_LEN + 5 + 2 + 16);
+    round_trip(&c);
+    memset(&c.u.connect_resp.limits, 0xFF, sizeof(c.u.connect_resp.limits));
+    c.u.connect_resp.identity = (struct ipc_bytes){(const uint8_t *)"\0\xFF", 2};
+    round_trip(&c);
 
     struct ipc_msg a = sample(IPC_ACL_REQ);
     a.u.acl_req.action = IPC_ACL_PUBLISH;
     a.u.acl_req.qos = 0;
     a.u.acl_req.has_username = false;
-    a.u.acl_req.username = (struct ipc_bytes){NULL, 0};
-    n = ipc_encode(&a, frame, sizeof(frame));
-    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
-    assert_msg_eq(&a, &d);
+    a.u.acl_req.username = NOBYTES;
+    round_trip(&a);
+    /* Anonymous identity; has_username with an empty username. */
+    a.u.acl_req.identity = NOBYTES;
+    a.u.acl_req.has_username = true;
+    a.u.acl_req.client_id = NOBYTES;
+    assert_int_equal(ipc_encode(&a, frame, sizeof(frame)),
+                     IPC_HEADER_LEN + 3 + 8 + a.u.acl_req.topic.len);
+    round_trip(&a);
 
+    /* ACL_RESP: every flag combination and payload format, payload_max extremes. */
     struct ipc_msg r = sample(IPC_ACL_RESP);
     r.u.acl_resp.allow = false;
     r.u.acl_resp.max_qos = 0;
-    n = ipc_encode(&r, frame, sizeof(frame));
-    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
-    assert_msg_eq(&r, &d);
+    for (uint8_t f = 0; f <= IPC_ACL_FLAGS_ALL; f++) {
+        for (uint8_t fmt = IPC_PAYLOAD_ANY; fmt <= IPC_PAYLOAD_JSON; fmt++) {
+            r.u.acl_resp.flags = f;
+            r.u.acl_resp.payload_format = fmt;
+            r.u.acl_resp.payload_max = f & 1 ? 0 : 0xFFFFFFFFu;
+            round_trip(&r);
+        }
+    }
+
+    /* SESSION_CHECK_REQ: without a username, with an empty one, all strings empty. */
+    struct ipc_msg s = sample(IPC_SESSION_CHECK_REQ);
+    s.u.check_req.has_username = false;
+    s.u.check_req.username = NOBYTES;
+    round_trip(&s);
+    s.u.check_req.has_username = true;
+    round_trip(&s);
+    memset(&s.u.check_req, 0, sizeof(s.u.check_req));
+    assert_int_equal(ipc_encode(&s, frame, sizeof(frame)), IPC_HEADER_LEN + 1 + 6);
+    round_trip(&s);
+
+    struct ipc_msg v = sample(IPC_SESSION_CHECK_RESP);
+    v.u.check_resp.allow = false;
+    v.u.check_resp.generation = 0;
+    round_trip(&v);
+
+    /* SESSION_END: empty strings, and bytes the codec does not interpret. */
+    struct ipc_msg e = sample(IPC_SESSION_END);
+    e.u.session_end.client_id = NOBYTES;
+    e.u.session_end.identity = NOBYTES;
+    assert_int_equal(ipc_encode(&e, frame, sizeof(frame)), IPC_HEADER_LEN + 4);
+    round_trip(&e);
+    e.u.session_end.identity = (struct ipc_bytes){(const uint8_t *)"a\0\x80", 3};
+    round_trip(&e);
 }
 
+/* m encodes to exactly want, and want decodes back to m. */
+static void expect_wire(const struct ipc_msg *m, const uint8_t *want, size_t n)
+{
+    assert_int_equal(encode_exact(m, frame, n), n);
+    assert_memory_equal(frame, want, n);
+    struct ipc_msg d;
+    size_t used = 0;
+    assert_int_equal(decode_exact(want, n, &d, &used), IPC_OK);
+    assert_int_equal(used, n);
+    assert_msg_eq(m, &d);
+}
+
+/* The byte layouts are written out by hand (type codes as numbers) so the wire format is
+ * pinned independently of the code under test. */
 static void test_wire_layout(void **state)
 {
     (void)state;
+    struct ipc_msg h = sample(IPC_HELLO);
+    const uint8_t want_h[] = {1, 1, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0, 0, 0, 4, 1, 2, 3, 4};
+    expect_wire(&h, want_h, sizeof(want_h));
+
     struct ipc_msg m = sample(IPC_CONNECT_RESP);
-    uint8_t want[] = {
-        IPC_VERSION, IPC_CONNECT_RESP, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0, 0, 0, 5, 5, 0, 0, 0, 7};
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), sizeof(want));
-    assert_memory_equal(frame, want, sizeof(want));
+    m.u.connect_resp.identity = BYTES("id");
+    m.u.connect_resp.limits = (struct ipc_limits){1, 0x0203, 0x04050607, 0xFFFFFFFFu};
+    const uint8_t want[] = {1, 3, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0,    0,    0,   25, 5,
+                            0, 0, 0, 7, 0,    2,    'i',  'd',  0,    0,    0,   1,  0,
+                            0, 2, 3, 4, 5,    6,    7,    0xFF, 0xFF, 0xFF, 0xFF};
+    expect_wire(&m, want, sizeof(want));
 
     struct ipc_msg q = sample(IPC_ACL_REQ);
     q.u.acl_req.client_id = BYTES("c");
     q.u.acl_req.username = BYTES("u");
+    q.u.acl_req.identity = BYTES("i");
     q.u.acl_req.topic = BYTES("a/b");
-    uint8_t want2[] = {IPC_VERSION, IPC_ACL_REQ, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0, 0, 0,   14,  2,
-                       2,           1,           0, 1, 'c',  0,    1,    'u',  0, 3, 'a', '/', 'b'};
-    assert_int_equal(ipc_encode(&q, frame, sizeof(frame)), sizeof(want2));
-    assert_memory_equal(frame, want2, sizeof(want2));
+    const uint8_t want2[] = {1, 4, 0,   0, 0xA1, 0xB2, 0xC3, 0xD4, 0,   0, 0, 17,  2,   2,  1,
+                             0, 1, 'c', 0, 1,    'u',  0,    1,    'i', 0, 3, 'a', '/', 'b'};
+    expect_wire(&q, want2, sizeof(want2));
 
     struct ipc_msg c = sample(IPC_CONNECT_REQ);
     c.u.connect_req.proto_level = 3;
     c.u.connect_req.flags = IPC_CONN_CLEAN | IPC_CONN_HAS_PASSWORD;
     c.u.connect_req.client_id = BYTES("id");
-    c.u.connect_req.username = (struct ipc_bytes){NULL, 0};
+    c.u.connect_req.username = NOBYTES;
     c.u.connect_req.password = BYTES("pw");
     c.u.connect_req.peer = BYTES("p");
-    uint8_t want3[] = {IPC_VERSION, IPC_CONNECT_REQ,
-                       0,           0,
-                       0xA1,        0xB2,
-                       0xC3,        0xD4,
-                       0,           0,
-                       0,           15,
-                       3,           5,
-                       0,           2,
-                       'i',         'd',
-                       0,           0,
-                       0,           2,
-                       'p',         'w',
-                       0,           1,
-                       'p'};
-    assert_int_equal(ipc_encode(&c, frame, sizeof(frame)), sizeof(want3));
-    assert_memory_equal(frame, want3, sizeof(want3));
+    const uint8_t want3[] = {1, 2, 0,   0,   0xA1, 0xB2, 0xC3, 0xD4, 0,   0,   0, 15, 3,  5,
+                             0, 2, 'i', 'd', 0,    0,    0,    2,    'p', 'w', 0, 1,  'p'};
+    expect_wire(&c, want3, sizeof(want3));
+
+    /* ACL_RESP: allow, max_qos, generation, flags (RETAIN_OK = 1, SEALED = 2), format, max. */
+    struct ipc_msg r = sample(IPC_ACL_RESP);
+    r.u.acl_resp.flags = IPC_ACL_SEALED;
+    r.u.acl_resp.payload_format = IPC_PAYLOAD_UTF8;
+    r.u.acl_resp.payload_max = 0x00010203u;
+    const uint8_t want4[] = {1, 5, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0, 0, 0, 12,
+                             1, 1, 0, 0, 0,    42,   2,    1,    0, 1, 2, 3};
+    expect_wire(&r, want4, sizeof(want4));
+    r.u.acl_resp.allow = false;
+    r.u.acl_resp.max_qos = 2;
+    r.u.acl_resp.flags = IPC_ACL_RETAIN_OK;
+    r.u.acl_resp.payload_format = IPC_PAYLOAD_JSON;
+    r.u.acl_resp.payload_max = 0xFFFFFFFEu;
+    const uint8_t want5[] = {1, 5, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0,    0,    0,    12,
+                             0, 2, 0, 0, 0,    42,   1,    2,    0xFF, 0xFF, 0xFF, 0xFE};
+    expect_wire(&r, want5, sizeof(want5));
+
+    struct ipc_msg s = sample(IPC_SESSION_CHECK_REQ);
+    s.u.check_req.client_id = BYTES("c");
+    s.u.check_req.username = BYTES("u");
+    s.u.check_req.identity = BYTES("id");
+    const uint8_t want6[] = {1, 7, 0, 0,   0xA1, 0xB2, 0xC3, 0xD4, 0, 0,   0,  11,
+                             1, 0, 1, 'c', 0,    1,    'u',  0,    2, 'i', 'd'};
+    expect_wire(&s, want6, sizeof(want6));
+    s.u.check_req.has_username = false;
+    s.u.check_req.username = NOBYTES;
+    s.u.check_req.identity = NOBYTES;
+    const uint8_t want7[] = {1, 7, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0, 0,
+                             0, 8, 0, 0, 1,    'c',  0,    0,    0, 0};
+    expect_wire(&s, want7, sizeof(want7));
+
+    struct ipc_msg v = sample(IPC_SESSION_CHECK_RESP);
+    v.u.check_resp.allow = false;
+    const uint8_t want8[] = {1, 8, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0, 0, 0, 5, 0, 0x80, 0, 0, 1};
+    expect_wire(&v, want8, sizeof(want8));
+
+    struct ipc_msg e = sample(IPC_SESSION_END);
+    e.u.session_end.client_id = BYTES("cid");
+    e.u.session_end.identity = BYTES("x");
+    const uint8_t want9[] = {1, 9, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4, 0, 0,
+                             0, 8, 0, 3, 'c',  'i',  'd',  0,    1, 'x'};
+    expect_wire(&e, want9, sizeof(want9));
+
+    struct ipc_msg g = sample(IPC_GENERATION);
+    g.req_id = 0;
+    const uint8_t want10[] = {1, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0xFF, 0xFF, 0xFF, 0xFF};
+    expect_wire(&g, want10, sizeof(want10));
+}
+
+static void refused(const struct ipc_msg *m)
+{
+    assert_int_equal(ipc_encode(m, frame, sizeof(frame)), 0);
 }
 
 static void test_encode_refuses(void **state)
 {
     (void)state;
     struct ipc_msg m;
-    size_t n;
+
+    /* Every type: a buffer one byte short is refused without writing past it. */
+    for (int t = IPC_HELLO; t <= IPC_TYPE_MAX; t++) {
+        m = sample(t);
+        size_t n = ipc_encode(&m, frame, sizeof(frame));
+        assert_true(n > IPC_HEADER_LEN);
+        assert_int_equal(encode_exact(&m, frame, n - 1), 0);
+        assert_int_equal(encode_exact(&m, frame, IPC_HEADER_LEN), 0);
+        assert_int_equal(encode_exact(&m, frame, 0), 0);
+        assert_int_equal(encode_exact(&m, frame, n), n);
+        assert_int_equal(ipc_encode(&m, NULL, 100), 0);
+    }
 
     m = sample(IPC_HELLO);
-    n = ipc_encode(&m, frame, sizeof(frame));
-    assert_int_equal(ipc_encode(&m, frame, n - 1), 0); /* cap too small */
-    assert_int_equal(ipc_encode(&m, frame, n), n);
-    assert_int_equal(ipc_encode(&m, NULL, 100), 0);
-
     m.type = 0;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
-    m.type = IPC_GENERATION + 1;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
+    m.type = IPC_TYPE_MAX + 1;
+    refused(&m);
+    m.type = 0xFF;
+    refused(&m);
 
     m = sample(IPC_CONNECT_REQ);
     m.u.connect_req.proto_level = 2;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
     m.u.connect_req.proto_level = 6;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
     m = sample(IPC_CONNECT_REQ);
     m.u.connect_req.flags = 0x08 | IPC_CONN_FLAGS_ALL;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
     m = sample(IPC_CONNECT_REQ);
     m.u.connect_req.flags = IPC_CONN_HAS_PASSWORD; /* username given without its flag */
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
     m = sample(IPC_CONNECT_REQ);
     m.u.connect_req.flags = IPC_CONN_HAS_USERNAME; /* password given without its flag */
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
     m = sample(IPC_CONNECT_REQ);
     m.u.connect_req.peer = (struct ipc_bytes){NULL, 3};
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
 
     m = sample(IPC_CONNECT_RESP);
     m.u.connect_resp.rc = 6;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
+    m.u.connect_resp.rc = 0xFF;
+    refused(&m);
+    m = sample(IPC_CONNECT_RESP);
+    m.u.connect_resp.identity = (struct ipc_bytes){NULL, 3};
+    refused(&m);
 
     m = sample(IPC_ACL_REQ);
     m.u.acl_req.action = 0;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
     m.u.acl_req.action = 3;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
     m = sample(IPC_ACL_REQ);
     m.u.acl_req.qos = 3;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
     m = sample(IPC_ACL_REQ);
-    m.u.acl_req.topic = (struct ipc_bytes){NULL, 0};
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    m.u.acl_req.topic = NOBYTES;
+    refused(&m);
     m = sample(IPC_ACL_REQ);
     m.u.acl_req.has_username = false;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
+    m = sample(IPC_ACL_REQ);
+    m.u.acl_req.identity = (struct ipc_bytes){NULL, 1};
+    refused(&m);
 
     m = sample(IPC_ACL_RESP);
     m.u.acl_resp.max_qos = 3;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
+    for (int bit = 2; bit < 8; bit++) {
+        m = sample(IPC_ACL_RESP);
+        m.u.acl_resp.flags = (uint8_t)(1u << bit);
+        refused(&m);
+        m.u.acl_resp.flags |= IPC_ACL_FLAGS_ALL;
+        refused(&m);
+    }
+    m = sample(IPC_ACL_RESP);
+    m.u.acl_resp.payload_format = 3;
+    refused(&m);
+    m.u.acl_resp.payload_format = 0xFF;
+    refused(&m);
+
+    m = sample(IPC_SESSION_CHECK_REQ);
+    m.u.check_req.has_username = false; /* username given without has_username */
+    refused(&m);
+    m = sample(IPC_SESSION_CHECK_REQ);
+    m.u.check_req.client_id = (struct ipc_bytes){NULL, 2};
+    refused(&m);
+    m = sample(IPC_SESSION_CHECK_REQ);
+    m.u.check_req.username = (struct ipc_bytes){NULL, 2};
+    refused(&m);
+    m = sample(IPC_SESSION_CHECK_REQ);
+    m.u.check_req.identity = (struct ipc_bytes){NULL, 2};
+    refused(&m);
+
+    m = sample(IPC_SESSION_END);
+    m.u.session_end.client_id = (struct ipc_bytes){NULL, 1};
+    refused(&m);
+    m = sample(IPC_SESSION_END);
+    m.u.session_end.identity = (struct ipc_bytes){NULL, 1};
+    refused(&m);
 }
 
 /* The largest payload encodes and decodes; one byte more is refused. */
@@ -284,7 +545,7 @@ static void test_max_payload(void **state)
     (void)state;
     static uint8_t big[65535];
     memset(big, 'x', sizeof(big));
-    struct ipc_msg m = sample(IPC_CONNECT_REQ), d;
+    struct ipc_msg m = sample(IPC_CONNECT_REQ);
     m.u.connect_req.client_id = (struct ipc_bytes){big, 65535};
     m.u.connect_req.username = (struct ipc_bytes){big, 65535};
     m.u.connect_req.password = (struct ipc_bytes){big, 65535};
@@ -292,10 +553,37 @@ static void test_max_payload(void **state)
     m.u.connect_req.peer = (struct ipc_bytes){big, (uint16_t)(IPC_MAX_PAYLOAD - 10 - 3 * 65535)};
     size_t n = ipc_encode(&m, frame, sizeof(frame));
     assert_int_equal(n, IPC_HEADER_LEN + IPC_MAX_PAYLOAD);
-    assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
-    assert_msg_eq(&m, &d);
+    round_trip(&m);
     m.u.connect_req.peer.len++;
-    assert_int_equal(ipc_encode(&m, frame, sizeof(frame)), 0);
+    refused(&m);
+
+    /* ACL_REQ has four strings, so it too can exceed the bound: 3 + 4 * 2 + strings. */
+    struct ipc_msg a = sample(IPC_ACL_REQ);
+    a.u.acl_req.client_id = (struct ipc_bytes){big, 65535};
+    a.u.acl_req.username = (struct ipc_bytes){big, 65535};
+    a.u.acl_req.identity = (struct ipc_bytes){big, 65535};
+    a.u.acl_req.topic = (struct ipc_bytes){big, (uint16_t)(IPC_MAX_PAYLOAD - 11 - 3 * 65535)};
+    assert_int_equal(ipc_encode(&a, frame, sizeof(frame)), IPC_HEADER_LEN + IPC_MAX_PAYLOAD);
+    round_trip(&a);
+    a.u.acl_req.topic.len++;
+    refused(&a);
+
+    /* The other string-carrying types fit with every string at its maximum. */
+    struct ipc_msg c = sample(IPC_CONNECT_RESP);
+    c.u.connect_resp.identity = (struct ipc_bytes){big, 65535};
+    assert_int_equal(ipc_encode(&c, frame, sizeof(frame)), IPC_HEADER_LEN + 5 + 2 + 65535 + 16);
+    round_trip(&c);
+    struct ipc_msg s = sample(IPC_SESSION_CHECK_REQ);
+    s.u.check_req.client_id = (struct ipc_bytes){big, 65535};
+    s.u.check_req.username = (struct ipc_bytes){big, 65535};
+    s.u.check_req.identity = (struct ipc_bytes){big, 65535};
+    assert_int_equal(ipc_encode(&s, frame, sizeof(frame)), IPC_HEADER_LEN + 1 + 3 * 65537);
+    round_trip(&s);
+    struct ipc_msg e = sample(IPC_SESSION_END);
+    e.u.session_end.client_id = (struct ipc_bytes){big, 65535};
+    e.u.session_end.identity = (struct ipc_bytes){big, 65535};
+    assert_int_equal(ipc_encode(&e, frame, sizeof(frame)), IPC_HEADER_LEN + 2 * 65537);
+    round_trip(&e);
 }
 
 /* Writes a header with an arbitrary payload length. */
@@ -317,7 +605,8 @@ static int decode_payload(uint8_t type, const uint8_t *payload, size_t plen)
     uint8_t buf[IPC_HEADER_LEN + 64];
     assert_true(plen <= 64);
     header(buf, type, (uint32_t)plen);
-    memcpy(buf + IPC_HEADER_LEN, payload, plen);
+    if (plen)
+        memcpy(buf + IPC_HEADER_LEN, payload, plen);
     struct ipc_msg m;
     size_t used = 99;
     int rc = decode_exact(buf, IPC_HEADER_LEN + plen, &m, &used);
@@ -343,7 +632,7 @@ static void test_decode_header_errors(void **state)
 
     frame[1] = 0;
     assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_E_TYPE);
-    frame[1] = IPC_GENERATION + 1;
+    frame[1] = IPC_TYPE_MAX + 1;
     assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_E_TYPE);
     frame[1] = 0xFF;
     assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_E_TYPE);
@@ -357,6 +646,13 @@ static void test_decode_header_errors(void **state)
     frame[3] = 0;
 
     assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
+
+    /* Every type byte: known types all have fields, so an empty payload is truncated; any
+     * other value is an unknown type. */
+    for (int t = 0; t < 256; t++) {
+        int want = t >= IPC_HELLO && t <= IPC_TYPE_MAX ? IPC_E_TRUNCATED : IPC_E_TYPE;
+        assert_int_equal(decode_payload((uint8_t)t, NULL, 0), want);
+    }
 }
 
 static void test_decode_too_long_at_once(void **state)
@@ -365,13 +661,15 @@ static void test_decode_too_long_at_once(void **state)
     uint8_t h[IPC_HEADER_LEN];
     struct ipc_msg d;
     /* Only the header is present: an over-long length is refused without waiting. */
-    header(h, IPC_HELLO, IPC_MAX_PAYLOAD + 1);
-    assert_int_equal(decode_exact(h, sizeof(h), &d, NULL), IPC_E_TOO_LONG);
-    header(h, IPC_CONNECT_REQ, 0xFFFFFFFFu);
-    assert_int_equal(decode_exact(h, sizeof(h), &d, NULL), IPC_E_TOO_LONG);
-    /* Exactly the maximum is a legal length, so we wait for it. */
-    header(h, IPC_CONNECT_REQ, IPC_MAX_PAYLOAD);
-    assert_int_equal(decode_exact(h, sizeof(h), &d, NULL), IPC_NEED_MORE);
+    for (int t = IPC_HELLO; t <= IPC_TYPE_MAX; t++) {
+        header(h, (uint8_t)t, IPC_MAX_PAYLOAD + 1);
+        assert_int_equal(decode_exact(h, sizeof(h), &d, NULL), IPC_E_TOO_LONG);
+        header(h, (uint8_t)t, 0xFFFFFFFFu);
+        assert_int_equal(decode_exact(h, sizeof(h), &d, NULL), IPC_E_TOO_LONG);
+        /* Exactly the maximum is a legal length, so we wait for it. */
+        header(h, (uint8_t)t, IPC_MAX_PAYLOAD);
+        assert_int_equal(decode_exact(h, sizeof(h), &d, NULL), IPC_NEED_MORE);
+    }
 }
 
 static void test_decode_truncated_and_trailing(void **state)
@@ -384,11 +682,22 @@ static void test_decode_truncated_and_trailing(void **state)
     uint8_t p2[] = {0, 0, 0, 1, 0};
     assert_int_equal(decode_payload(IPC_HELLO, p2, sizeof(p2)), IPC_E_TRAILING);
     assert_int_equal(decode_payload(IPC_GENERATION, p2, sizeof(p2)), IPC_E_TRAILING);
-    /* Empty payload for a message with fields. */
-    assert_int_equal(decode_payload(IPC_ACL_RESP, p1, 0), IPC_E_TRUNCATED);
+    /* SESSION_CHECK_RESP is exactly allow + generation. */
+    uint8_t p2b[] = {1, 0, 0, 0, 1, 0};
+    assert_int_equal(decode_payload(IPC_SESSION_CHECK_RESP, p2b, sizeof(p2b)), IPC_E_TRAILING);
+    assert_int_equal(decode_payload(IPC_SESSION_CHECK_RESP, p2b, 5), IPC_OK);
+    assert_int_equal(decode_payload(IPC_SESSION_CHECK_RESP, p2b, 4), IPC_E_TRUNCATED);
     /* CONNECT_RESP with the generation cut short. */
     uint8_t p3[] = {0, 0, 0, 0};
     assert_int_equal(decode_payload(IPC_CONNECT_RESP, p3, sizeof(p3)), IPC_E_TRUNCATED);
+    /* CONNECT_RESP in the old 5-byte layout (no identity, no limits). */
+    uint8_t p3b[] = {0, 0, 0, 0, 1};
+    assert_int_equal(decode_payload(IPC_CONNECT_RESP, p3b, sizeof(p3b)), IPC_E_TRUNCATED);
+    /* CONNECT_RESP with the last limit one byte short, then complete, then one over. */
+    uint8_t p3c[5 + 2 + 16 + 1] = {0};
+    assert_int_equal(decode_payload(IPC_CONNECT_RESP, p3c, sizeof(p3c) - 2), IPC_E_TRUNCATED);
+    assert_int_equal(decode_payload(IPC_CONNECT_RESP, p3c, sizeof(p3c) - 1), IPC_OK);
+    assert_int_equal(decode_payload(IPC_CONNECT_RESP, p3c, sizeof(p3c)), IPC_E_TRAILING);
     /* CONNECT_REQ whose client id says 5 bytes but the payload ends after 2. */
     uint8_t p4[] = {4, 0, 0, 5, 'a', 'b'};
     assert_int_equal(decode_payload(IPC_CONNECT_REQ, p4, sizeof(p4)), IPC_E_TRUNCATED);
@@ -400,12 +709,54 @@ static void test_decode_truncated_and_trailing(void **state)
     assert_int_equal(decode_payload(IPC_CONNECT_REQ, p6, sizeof(p6)), IPC_E_TRAILING);
     assert_int_equal(decode_payload(IPC_CONNECT_REQ, p6, sizeof(p6) - 1), IPC_OK);
     /* ACL_REQ: topic string runs past the end. */
-    uint8_t p7[] = {1, 0, 0, 0, 0, 0, 0, 0, 9, 't'};
+    uint8_t p7[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 't'};
     assert_int_equal(decode_payload(IPC_ACL_REQ, p7, sizeof(p7)), IPC_E_TRUNCATED);
-    /* ACL_RESP with two bytes of trailing garbage. */
-    uint8_t p8[] = {1, 2, 0, 0, 0, 1, 0xAB, 0xCD};
+    /* ACL_REQ in the old layout: "t" is read as the identity and the topic is missing. */
+    uint8_t p7b[] = {1, 0, 0, 0, 0, 0, 0, 0, 1, 't'};
+    assert_int_equal(decode_payload(IPC_ACL_REQ, p7b, sizeof(p7b)), IPC_E_TRUNCATED);
+    /* ACL_RESP with two bytes of trailing garbage; the old 6-byte layout is too short. */
+    uint8_t p8[] = {1, 2, 0, 0, 0, 1, IPC_ACL_FLAGS_ALL, IPC_PAYLOAD_JSON, 0, 0, 1, 0, 0xAB, 0xCD};
     assert_int_equal(decode_payload(IPC_ACL_RESP, p8, sizeof(p8)), IPC_E_TRAILING);
-    assert_int_equal(decode_payload(IPC_ACL_RESP, p8, 6), IPC_OK);
+    assert_int_equal(decode_payload(IPC_ACL_RESP, p8, 12), IPC_OK);
+    assert_int_equal(decode_payload(IPC_ACL_RESP, p8, 11), IPC_E_TRUNCATED);
+    assert_int_equal(decode_payload(IPC_ACL_RESP, p8, 6), IPC_E_TRUNCATED);
+    /* SESSION_CHECK_REQ: identity missing, identity running past the end, one byte over. */
+    uint8_t p9[] = {1, 0, 1, 'c', 0, 1, 'u', 0, 2, 'i', 'd', 0};
+    assert_int_equal(decode_payload(IPC_SESSION_CHECK_REQ, p9, 7), IPC_E_TRUNCATED);
+    assert_int_equal(decode_payload(IPC_SESSION_CHECK_REQ, p9, 10), IPC_E_TRUNCATED);
+    assert_int_equal(decode_payload(IPC_SESSION_CHECK_REQ, p9, 11), IPC_OK);
+    assert_int_equal(decode_payload(IPC_SESSION_CHECK_REQ, p9, 12), IPC_E_TRAILING);
+    /* SESSION_END: only the client id, then both, then a third string. */
+    uint8_t p10[] = {0, 1, 'c', 0, 0, 0, 0};
+    assert_int_equal(decode_payload(IPC_SESSION_END, p10, 3), IPC_E_TRUNCATED);
+    assert_int_equal(decode_payload(IPC_SESSION_END, p10, 4), IPC_E_TRUNCATED);
+    assert_int_equal(decode_payload(IPC_SESSION_END, p10, 5), IPC_OK);
+    assert_int_equal(decode_payload(IPC_SESSION_END, p10, 7), IPC_E_TRAILING);
+}
+
+/* Every type: a payload that is a prefix of a valid one (the header saying so) is truncated;
+ * a byte appended is trailing. */
+static void test_payload_cut_and_extended(void **state)
+{
+    (void)state;
+    static uint8_t buf[512];
+    for (int t = IPC_HELLO; t <= IPC_TYPE_MAX; t++) {
+        struct ipc_msg m = sample(t), d;
+        size_t n = ipc_encode(&m, buf, sizeof(buf) - 1);
+        assert_true(n > IPC_HEADER_LEN);
+        size_t plen = n - IPC_HEADER_LEN;
+        for (size_t k = 0; k < plen; k++) {
+            header(buf, (uint8_t)t, (uint32_t)k);
+            size_t used = 5;
+            assert_int_equal(decode_exact(buf, IPC_HEADER_LEN + k, &d, &used), IPC_E_TRUNCATED);
+            assert_int_equal(used, 0);
+        }
+        header(buf, (uint8_t)t, (uint32_t)plen + 1);
+        buf[n] = 0;
+        assert_int_equal(decode_exact(buf, n + 1, &d, NULL), IPC_E_TRAILING);
+        header(buf, (uint8_t)t, (uint32_t)plen);
+        assert_int_equal(decode_exact(buf, n, &d, NULL), IPC_OK);
+    }
 }
 
 static void test_decode_values(void **state)
@@ -436,16 +787,19 @@ static void test_decode_values(void **state)
     pw[1] = IPC_CONN_HAS_PASSWORD;
     assert_int_equal(decode_payload(IPC_CONNECT_REQ, pw, sizeof(pw)), IPC_OK);
 
-    /* CONNECT_RESP: rc 0..5 (the MQTT 3.1.1 CONNACK return codes). */
-    uint8_t r[] = {0, 0, 0, 0, 1};
+    /* CONNECT_RESP: rc 0..5 (the MQTT 3.1.1 CONNACK return codes); limits take any value. */
+    uint8_t r[5 + 2 + 1 + 16] = {0, 0, 0, 0, 1, 0, 1, 'i'};
     for (int rc = 0; rc < 256; rc++) {
         r[0] = (uint8_t)rc;
         int want = rc <= 5 ? IPC_OK : IPC_E_VALUE;
         assert_int_equal(decode_payload(IPC_CONNECT_RESP, r, sizeof(r)), want);
     }
+    r[0] = 0;
+    memset(r + 8, 0xFF, 16);
+    assert_int_equal(decode_payload(IPC_CONNECT_RESP, r, sizeof(r)), IPC_OK);
 
     /* ACL_REQ: action, qos, has_username, empty topic, stray username. */
-    uint8_t a[] = {1, 0, 1, 0, 0, 0, 1, 'u', 0, 1, 't'};
+    uint8_t a[] = {1, 0, 1, 0, 0, 0, 1, 'u', 0, 1, 'i', 0, 1, 't'};
     assert_int_equal(decode_payload(IPC_ACL_REQ, a, sizeof(a)), IPC_OK);
     a[0] = 0;
     assert_int_equal(decode_payload(IPC_ACL_REQ, a, sizeof(a)), IPC_E_VALUE);
@@ -459,24 +813,101 @@ static void test_decode_values(void **state)
     assert_int_equal(decode_payload(IPC_ACL_REQ, a, sizeof(a)), IPC_E_VALUE);
     a[2] = 0; /* username present but has_username == 0 */
     assert_int_equal(decode_payload(IPC_ACL_REQ, a, sizeof(a)), IPC_E_VALUE);
-    uint8_t e[] = {1, 1, 0, 0, 0, 0, 0, 0, 0};
+    /* Empty topic, even with an identity present. */
+    uint8_t e[] = {1, 1, 0, 0, 0, 0, 0, 0, 1, 'i', 0, 0};
     assert_int_equal(decode_payload(IPC_ACL_REQ, e, sizeof(e)), IPC_E_VALUE);
 
-    /* ACL_RESP: allow 0/1, max_qos 0..2. */
-    uint8_t v[] = {1, 2, 0, 0, 0, 0};
+    /* ACL_RESP: allow 0/1, max_qos 0..2, flags only the known bits, payload_format 0..2,
+     * payload_max any u32. */
+    uint8_t v[] = {1, 2, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF};
     assert_int_equal(decode_payload(IPC_ACL_RESP, v, sizeof(v)), IPC_OK);
     v[0] = 2;
     assert_int_equal(decode_payload(IPC_ACL_RESP, v, sizeof(v)), IPC_E_VALUE);
     v[0] = 0;
     v[1] = 3;
     assert_int_equal(decode_payload(IPC_ACL_RESP, v, sizeof(v)), IPC_E_VALUE);
+    v[1] = 0;
+    for (int f = 0; f < 256; f++) {
+        v[6] = (uint8_t)f;
+        int want = f & ~IPC_ACL_FLAGS_ALL ? IPC_E_RESERVED : IPC_OK;
+        assert_int_equal(decode_payload(IPC_ACL_RESP, v, sizeof(v)), want);
+    }
+    v[6] = IPC_ACL_FLAGS_ALL;
+    for (int fmt = 0; fmt < 256; fmt++) {
+        v[7] = (uint8_t)fmt;
+        int want = fmt <= IPC_PAYLOAD_JSON ? IPC_OK : IPC_E_VALUE;
+        assert_int_equal(decode_payload(IPC_ACL_RESP, v, sizeof(v)), want);
+    }
+
+    /* SESSION_CHECK_REQ: has_username 0/1; a username needs has_username. */
+    uint8_t s[] = {1, 0, 1, 'c', 0, 1, 'u', 0, 1, 'i'};
+    uint8_t s0[] = {1, 0, 1, 'c', 0, 0, 0, 1, 'i'};
+    for (int has = 0; has < 256; has++) {
+        s[0] = s0[0] = (uint8_t)has;
+        int want = has == 1 ? IPC_OK : IPC_E_VALUE;
+        assert_int_equal(decode_payload(IPC_SESSION_CHECK_REQ, s, sizeof(s)), want);
+        want = has <= 1 ? IPC_OK : IPC_E_VALUE;
+        assert_int_equal(decode_payload(IPC_SESSION_CHECK_REQ, s0, sizeof(s0)), want);
+    }
+
+    /* SESSION_CHECK_RESP: allow 0/1, generation any u32. */
+    uint8_t k[] = {0, 0xFF, 0xFF, 0xFF, 0xFF};
+    for (int allow = 0; allow < 256; allow++) {
+        k[0] = (uint8_t)allow;
+        int want = allow <= 1 ? IPC_OK : IPC_E_VALUE;
+        assert_int_equal(decode_payload(IPC_SESSION_CHECK_RESP, k, sizeof(k)), want);
+    }
+
+    /* SESSION_END: both strings may be empty or hold any bytes. */
+    uint8_t z[] = {0, 0, 0, 3, 0, 0xFF, 0x80};
+    assert_int_equal(decode_payload(IPC_SESSION_END, z, sizeof(z)), IPC_OK);
+    uint8_t z0[] = {0, 0, 0, 0};
+    assert_int_equal(decode_payload(IPC_SESSION_END, z0, sizeof(z0)), IPC_OK);
+}
+
+/* Decoder and encoder accept the same set: every single-byte change to every sample frame
+ * either is rejected by the decoder, or decodes to a message that encodes back to exactly
+ * the bytes consumed (so nothing is normalised or dropped on the way). */
+static void test_decode_accepts_only_encodable(void **state)
+{
+    (void)state;
+    static uint8_t orig[256], again[256];
+    for (int t = IPC_HELLO; t <= IPC_TYPE_MAX; t++) {
+        struct ipc_msg m = sample(t), d;
+        size_t n = ipc_encode(&m, orig, sizeof(orig));
+        assert_true(n > 0);
+        /* Exact size, and alive while the decoded strings are re-encoded. */
+        uint8_t *mut = malloc(n);
+        assert_non_null(mut);
+        int accepted = 0, rejected = 0;
+        for (size_t pos = 0; pos < n; pos++) {
+            for (int v = 0; v < 256; v++) {
+                memcpy(mut, orig, n);
+                mut[pos] = (uint8_t)v;
+                size_t used = 0;
+                int rc = ipc_decode(mut, n, &d, &used);
+                if (rc != IPC_OK) {
+                    assert_true(rc == IPC_NEED_MORE || (rc <= IPC_E_VERSION && rc >= IPC_E_VALUE));
+                    assert_int_equal(used, 0);
+                    rejected++;
+                    continue;
+                }
+                accepted++;
+                assert_true(used >= IPC_HEADER_LEN && used <= n);
+                assert_int_equal(encode_exact(&d, again, used), used);
+                assert_memory_equal(again, mut, used);
+            }
+        }
+        free(mut);
+        assert_true(accepted > 0 && rejected > 0);
+    }
 }
 
 /* A whole frame cut at every offset is "need more", read from an exact-size buffer. */
 static void test_truncation_every_offset(void **state)
 {
     (void)state;
-    for (int t = IPC_HELLO; t <= IPC_GENERATION; t++) {
+    for (int t = IPC_HELLO; t <= IPC_TYPE_MAX; t++) {
         struct ipc_msg m = sample(t), d;
         size_t n = ipc_encode(&m, frame, sizeof(frame));
         assert_true(n > 0);
@@ -486,6 +917,7 @@ static void test_truncation_every_offset(void **state)
             assert_int_equal(used, 0);
         }
         assert_int_equal(decode_exact(frame, n, &d, NULL), IPC_OK);
+        assert_msg_eq(&m, &d);
     }
 }
 
@@ -524,8 +956,10 @@ static void pair_close(struct pair *p)
 {
     ipc_chan_free(&p->a);
     ipc_chan_free(&p->b);
-    if (p->fd[0] >= 0) close(p->fd[0]);
-    if (p->fd[1] >= 0) close(p->fd[1]);
+    if (p->fd[0] >= 0)
+        close(p->fd[0]);
+    if (p->fd[1] >= 0)
+        close(p->fd[1]);
 }
 
 #define IN_BOUND ((size_t)IPC_HEADER_LEN + IPC_MAX_PAYLOAD + 64 * 1024)
@@ -538,7 +972,8 @@ static size_t pump(struct pair *p, struct ipc_msg *msgs, size_t max, int *saw_pa
     for (int guard = 0; guard < 1000000; guard++) {
         int f = ipc_chan_flush(&p->a);
         assert_true(f >= 0);
-        if (f == 1 && saw_partial) *saw_partial = 1;
+        if (f == 1 && saw_partial)
+            *saw_partial = 1;
         long r = ipc_chan_read(&p->b);
         assert_true(r > 0 || r == -2);
         assert_true(p->b.in_cap <= IN_BOUND);
@@ -548,7 +983,8 @@ static size_t pump(struct pair *p, struct ipc_msg *msgs, size_t max, int *saw_pa
             got++;
         }
         assert_int_equal(rc, IPC_NEED_MORE);
-        if (f == 0 && r == -2) return got;
+        if (f == 0 && r == -2)
+            return got;
     }
     fail_msg("pump made no progress");
     return got;
@@ -564,7 +1000,7 @@ static void test_chan_many_frames(void **state)
     const size_t count = 20000;
     char id[32];
     for (size_t i = 0; i < count; i++) {
-        struct ipc_msg m = sample(IPC_HELLO + (int)(i % 6));
+        struct ipc_msg m = sample(IPC_HELLO + (int)(i % IPC_TYPE_MAX));
         m.req_id = (uint32_t)i;
         if (m.type == IPC_CONNECT_REQ) {
             snprintf(id, sizeof(id), "client-%zu", i);
@@ -578,13 +1014,14 @@ static void test_chan_many_frames(void **state)
     for (int guard = 0; got < count && guard < 1000000; guard++) {
         int f = ipc_chan_flush(&p.a);
         assert_true(f >= 0);
-        if (f == 1) partial = 1;
+        if (f == 1)
+            partial = 1;
         long r = ipc_chan_read(&p.b);
         assert_true(r > 0 || r == -2);
         struct ipc_msg d;
         int rc;
         while ((rc = ipc_chan_next(&p.b, &d)) == IPC_OK) {
-            struct ipc_msg want = sample(IPC_HELLO + (int)(got % 6));
+            struct ipc_msg want = sample(IPC_HELLO + (int)(got % IPC_TYPE_MAX));
             want.req_id = (uint32_t)got;
             if (want.type == IPC_CONNECT_REQ) {
                 snprintf(id, sizeof(id), "client-%zu", got);
@@ -596,7 +1033,7 @@ static void test_chan_many_frames(void **state)
         assert_int_equal(rc, IPC_NEED_MORE);
     }
     assert_int_equal(got, count);
-    assert_true(partial); /* ~700 KB cannot fit a socket buffer in one go */
+    assert_true(partial); /* ~600 KB cannot fit a socket buffer in one go */
     assert_int_equal(ipc_chan_flush(&p.a), 0);
     assert_false(ipc_chan_pending_output(&p.a));
     assert_int_equal(ipc_chan_read(&p.b), -2);
@@ -649,7 +1086,8 @@ static void test_chan_partial_writes(void **state)
             got++;
         }
         assert_int_equal(rc, IPC_NEED_MORE);
-        if (p.b.in_len > p.b.in_off) need_more_mid_frame = 1;
+        if (p.b.in_len > p.b.in_off)
+            need_more_mid_frame = 1;
     }
     assert_int_equal(got, frames);
     assert_true(need_more_mid_frame);
@@ -661,9 +1099,9 @@ static void test_chan_out_max(void **state)
 {
     (void)state;
     struct pair p;
-    struct ipc_msg m = sample(IPC_ACL_RESP); /* 18 bytes on the wire */
+    struct ipc_msg m = sample(IPC_ACL_RESP); /* 24 bytes on the wire */
     size_t fsz = ipc_encode(&m, frame, sizeof(frame));
-    assert_int_equal(fsz, 18);
+    assert_int_equal(fsz, 24);
     pair_open(&p, 5 * fsz + 3, 4096);
     for (int i = 0; i < 5; i++)
         assert_int_equal(ipc_chan_send(&p.a, &m), 0);
@@ -675,6 +1113,10 @@ static void test_chan_out_max(void **state)
     size_t before = p.a.out_len;
     struct ipc_msg bad = sample(IPC_ACL_RESP);
     bad.u.acl_resp.max_qos = 9;
+    assert_int_equal(ipc_chan_send(&p.a, &bad), -1);
+    assert_int_equal(p.a.out_len, before);
+    bad = sample(IPC_ACL_RESP);
+    bad.u.acl_resp.flags = 0x80;
     assert_int_equal(ipc_chan_send(&p.a, &bad), -1);
     assert_int_equal(p.a.out_len, before);
 
@@ -785,9 +1227,11 @@ static void test_chan_input_bound(void **state)
     long r = 0;
     for (int guard = 0; guard < 100000; guard++) {
         ssize_t w = write(p.fd[0], frame, 65536);
-        if (w > 0) total += (size_t)w;
+        if (w > 0)
+            total += (size_t)w;
         r = ipc_chan_read(&p.b);
-        if (r == -1) break;
+        if (r == -1)
+            break;
         assert_true(r > 0 || r == -2);
         assert_true(p.b.in_cap <= IN_BOUND);
     }
@@ -809,7 +1253,9 @@ int main(void)
         cmocka_unit_test(test_decode_header_errors),
         cmocka_unit_test(test_decode_too_long_at_once),
         cmocka_unit_test(test_decode_truncated_and_trailing),
+        cmocka_unit_test(test_payload_cut_and_extended),
         cmocka_unit_test(test_decode_values),
+        cmocka_unit_test(test_decode_accepts_only_encodable),
         cmocka_unit_test(test_truncation_every_offset),
         cmocka_unit_test(test_err_str),
         cmocka_unit_test(test_chan_many_frames),
