@@ -1,12 +1,12 @@
 # bulwark: `make run` and `make test` install what is missing, build, and go.
 CC ?= gcc
 PYTHON := /usr/bin/python3
-PKGS := yaml-0.1 libsodium
+PKGS := yaml-0.1 libsodium libseccomp wolfssl
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-INCLUDES := -Icommon -Ibroker -Iauth -Isupervisor -Icli
+INCLUDES := -Icommon -Ibroker -Iauth -Isupervisor -Icli -Ipolicy
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 BASE_CFLAGS := -std=c17 -D_GNU_SOURCE -g $(WARN) $(INCLUDES)
 REL_CFLAGS := -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
@@ -14,7 +14,7 @@ REL_LDFLAGS := -pie -Wl,-z,relro,-z,now
 SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Library sources: everything but the files that hold a main().
-LIB_SRC := $(wildcard common/*.c broker/*.c auth/*.c supervisor/*.c)
+LIB_SRC := $(wildcard common/*.c broker/*.c auth/*.c supervisor/*.c policy/*.c)
 LIB_SRC := $(filter-out supervisor/bulwarkd_main.c,$(LIB_SRC))
 CLI_SRC := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -29,6 +29,7 @@ all: build/bulwarkd build/bulwark
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/ensure-users.sh
 
 # -MMD: each object depends on exactly the headers it includes.
 build/obj/%.o: %.c
@@ -96,3 +97,33 @@ clean:
 TIDY_SRC := $(wildcard common/*.c broker/*.c auth/*.c supervisor/*.c cli/*.c)
 tidy:
 	@clang-tidy -quiet $(TIDY_SRC) -- -std=c17 -D_GNU_SOURCE $(INCLUDES) $(PKG_CFLAGS)
+
+include fuzz/fuzz.mk
+
+# ---- auth plugins (auth/plugin.h): the example plugin and the unit tests' test plugin ----
+# Shared objects, loaded with dlopen by the auth daemon; go-w because the loader refuses a
+# plugin that others could rewrite.
+PLUGIN_CFLAGS := $(BASE_CFLAGS) -fPIC -shared
+PLUGIN_LIBS = $(shell pkg-config --libs libsodium 2>/dev/null)
+ASAN_PLUGINS := build/asan/plugins/example_plugin.so build/asan/plugins/test_plugin.so
+
+build/plugins/example_plugin.so: auth/plugins/example_plugin.c auth/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) $(filter-out -fPIE,$(REL_CFLAGS)) $(PKG_CFLAGS) -Wl,-z,relro,-z,now \
+	  -o $@ $< $(PLUGIN_LIBS)
+	@chmod go-w $@
+
+build/asan/plugins/example_plugin.so: auth/plugins/example_plugin.c auth/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(PLUGIN_LIBS)
+	@chmod go-w $@
+
+build/asan/plugins/test_plugin.so: tests/unit/test_plugin.c auth/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) $(SAN_FLAGS) -DBULWARK_TEST_PLUGIN -o $@ $<
+	@chmod go-w $@
+
+all: build/plugins/example_plugin.so
+asan unit: $(ASAN_PLUGINS)
+build/asan/tests/test_plugin: | $(ASAN_PLUGINS)
+# ---- end auth plugins ----

@@ -16,6 +16,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "mqtt_codec.h"
+#include "sandbox.h"
 
 #define AUTH_OUT_MAX (4u * 1024u * 1024u)
 
@@ -203,6 +204,9 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
     sigaddset(&mask, SIGHUP);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+#ifdef BULWARK_TEST_HOOKS
+    sigaddset(&mask, SIGUSR2); /* tests: make a forbidden system call */
+#endif
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -212,6 +216,20 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
     }
     set_nonblock(cl->ctl_fd);
     open_channel(&st, cl->ipc_fd);
+
+    /* Setup is done: no network, no exec; files only read, beneath the configuration's
+     * directory, which SIGHUP re-reads (docs/HARDENING.md). */
+    int keep[3] = {sigfd, cl->ctl_fd, st.have_chan ? st.chan.fd : -1};
+    struct sandbox_plan plan = {.role = SANDBOX_AUTH,
+                                .switch_user = cl->run_as,
+                                .uid = cl->run_uid,
+                                .gid = cl->run_gid,
+                                .allow_root = cfg->sandbox.allow_root,
+                                .keep_fds = keep,
+                                .n_keep = 3,
+                                .config_path = cl->config_path,
+                                .report_fd = cl->ctl_fd};
+    if (sandbox_start_role(&plan, cl->no_sandbox) != 0) return 1;
     log_info("auth daemon ready (generation %u, %zu users)", st.generation, cfg->n_users);
 
     for (;;) {
@@ -229,6 +247,10 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
             while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
                     reload(&st);
+#ifdef BULWARK_TEST_HOOKS
+                } else if (si.ssi_signo == SIGUSR2) {
+                    sandbox_test_violation();
+#endif
                 } else {
                     log_info("stopping");
                     return 0;

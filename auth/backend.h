@@ -41,6 +41,7 @@ struct auth_request {
 struct auth_outcome {
     char identity[128]; /* user name / token subject / certificate CN the policy matches on */
     char backend[32];   /* which backend decided, for the audit log */
+    char issuer[128];   /* token issuer whose key vouched for identity, "" if none */
     char reason[128];   /* short, never secret: "bad password", "token expired", ... */
 };
 
@@ -49,6 +50,7 @@ struct auth_backend {
     void *ctx;
     enum auth_result (*authenticate)(void *ctx, const struct auth_request *req,
                                      struct auth_outcome *out);
+    /* Releases everything the backend holds, the struct auth_backend included. */
     void (*destroy)(void *ctx);
 };
 

@@ -8,7 +8,9 @@
 # BENCH_IDLE_CONNECTIONS (2000), BENCH_PIN (1: for the throughput scenarios the broker runs
 # on CPU 1 and the generator on CPU 0; 0: never pin),
 # BENCH_KEEP (1: keep the temp dir with configs, logs and raw results),
-# BENCH_ARGS (extra bulwark-bench options for every run), BULWARKD, MOSQUITTO, BENCH_BIN.
+# BENCH_ARGS (extra bulwark-bench options for every run), BENCH_BULWARKD_ARGS (extra
+# bulwarkd arguments, e.g. --insecure-no-sandbox to measure what the sandbox costs),
+# BULWARKD, MOSQUITTO, BENCH_BIN.
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +22,7 @@ SCENARIOS=${BENCH_SCENARIOS:-fanin-q0 fanin-q1 fanout latency idle}
 IDLE_N=${BENCH_IDLE_CONNECTIONS:-2000}
 PIN=${BENCH_PIN:-1}
 EXTRA=${BENCH_ARGS:-}
+BULWARKD_ARGS=${BENCH_BULWARKD_ARGS:-}
 # Same limits for both brokers; the windows of bulwark-bench stay well below them, so
 # neither broker should have to drop anything.
 INFLIGHT=100
@@ -144,7 +147,8 @@ start() {
         sed -e "s|@PORT@|$port|" -e "s|@MAX_CONNECTIONS@|$((IDLE_N + 100))|" \
             -e "s|@INFLIGHT@|$INFLIGHT|" -e "s|@QUEUED@|$QUEUED|" \
             -e "s|@QUEUED_BYTES@|$QUEUED_BYTES|" "$ROOT/bench/bulwarkd.yaml" >"$conf"
-        "${BROKER_CPU[@]}" "$BULWARKD" -c "$conf" >>"$log" 2>&1 &
+        # shellcheck disable=SC2086 # BENCH_BULWARKD_ARGS is a list of options
+        "${BROKER_CPU[@]}" "$BULWARKD" -c "$conf" $BULWARKD_ARGS >>"$log" 2>&1 &
     fi
     pid=$!
     STARTED+=("$pid")
@@ -253,7 +257,8 @@ fi
 
 echo
 echo "bulwark-bench: median of $ROUNDS round(s); ratio = bulwarkd / mosquitto;" \
-    "$(date -u +%Y-%m-%dT%H:%MZ), $(($(date +%s) - T0)) s"
+    "$(date -u +%Y-%m-%dT%H:%MZ), $(($(date +%s) - T0)) s" \
+    "${BULWARKD_ARGS:+(bulwarkd $BULWARKD_ARGS)}"
 awk -v rounds="$ROUNDS" '
 function fmt(v) {
     if (v == "") return "-"

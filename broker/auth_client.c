@@ -14,6 +14,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "ring.h"
 
 #define AUTH_OUT_MAX (16u * 1024u * 1024u)
 #define PENDING_MAX 65536u
@@ -118,12 +119,10 @@ static struct pending_req *push_pending(struct worker *w)
         return NULL;
     if (w->pend_len == w->pend_cap) {
         uint32_t ncap = w->pend_cap ? w->pend_cap * 2 : 256;
-        struct pending_req *n = malloc(sizeof(*n) * ncap);
+        struct pending_req *n =
+            ring_regrow(w->pend, w->pend_head, w->pend_len, w->pend_cap, ncap, sizeof(*n));
         if (!n)
             return NULL;
-        for (uint32_t i = 0; i < w->pend_len; i++)
-            n[i] = w->pend[(w->pend_head + i) % w->pend_cap];
-        free(w->pend);
         w->pend = n;
         w->pend_cap = ncap;
         w->pend_head = 0;

@@ -5,6 +5,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "ring.h"
 
 struct session *session_new(struct worker *w, const uint8_t *id, uint16_t id_len, bool clean)
 {
@@ -81,12 +82,10 @@ static bool infl_room(struct worker *w, struct session *s)
     uint32_t ncap = s->cap_infl ? s->cap_infl * 2 : 4;
     if (ncap > w->lim->max_inflight)
         ncap = w->lim->max_inflight;
-    struct inflight *n = malloc(sizeof(*n) * ncap);
+    struct inflight *n =
+        ring_regrow(s->infl, s->infl_head, s->n_infl, s->cap_infl, ncap, sizeof(*n));
     if (!n)
         return false;
-    for (uint32_t i = 0; i < s->n_infl; i++)
-        n[i] = s->infl[(s->infl_head + i) % s->cap_infl];
-    free(s->infl);
     s->infl = n;
     s->cap_infl = ncap;
     s->infl_head = 0;
@@ -120,12 +119,9 @@ static bool queue_push(struct worker *w, struct session *s, struct msg *m, uint8
         uint32_t ncap = s->q_cap ? s->q_cap * 2 : 16;
         if (ncap > w->lim->max_queued_messages)
             ncap = w->lim->max_queued_messages;
-        struct queued *nq = malloc(sizeof(*nq) * ncap);
+        struct queued *nq = ring_regrow(s->queue, s->q_head, s->q_len, s->q_cap, ncap, sizeof(*nq));
         if (!nq)
             return false;
-        for (uint32_t i = 0; i < s->q_len; i++)
-            nq[i] = s->queue[(s->q_head + i) % s->q_cap];
-        free(s->queue);
         s->queue = nq;
         s->q_cap = ncap;
         s->q_head = 0;

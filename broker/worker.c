@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "fdpass.h"
 #include "log.h"
+#include "sandbox.h"
 
 #define READ_CHUNK (64u * 1024u)
 #define MAX_EVENTS 256
@@ -373,6 +374,9 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+#ifdef BULWARK_TEST_HOOKS
+    sigaddset(&mask, SIGUSR2); /* tests: make a forbidden system call */
+#endif
     sigprocmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sfd < 0) {
@@ -397,6 +401,25 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
     }
     fcntl(cl->ipc_fd, F_SETFD, FD_CLOEXEC);
     auth_client_attach(&w, cl->ipc_fd);
+
+    /* Setup is done: from here on no file, no new socket, no process (docs/HARDENING.md). */
+    int keep[CONFIG_MAX_LISTENERS + 4];
+    size_t n_keep = 0;
+    keep[n_keep++] = w.epfd;
+    keep[n_keep++] = sfd;
+    keep[n_keep++] = cl->ctl_fd;
+    if (w.auth_up) keep[n_keep++] = w.auth_h.fd;
+    for (size_t i = 0; i < w.n_listeners; i++)
+        keep[n_keep++] = w.listeners[i].fd;
+    struct sandbox_plan plan = {.role = SANDBOX_WORKER,
+                                .switch_user = cl->run_as,
+                                .uid = cl->run_uid,
+                                .gid = cl->run_gid,
+                                .allow_root = cfg->sandbox.allow_root,
+                                .keep_fds = keep,
+                                .n_keep = n_keep,
+                                .report_fd = cl->ctl_fd};
+    if (sandbox_start_role(&plan, cl->no_sandbox) != 0) return 1;
     log_info("worker ready: %zu listeners", w.n_listeners);
 
     uint64_t next_sweep = w.now + SWEEP_MS;
@@ -428,8 +451,15 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
                 break;
             case H_SIGNAL: {
                 struct signalfd_siginfo si;
-                while (read(sfd, &si, sizeof(si)) == sizeof(si))
+                while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+#ifdef BULWARK_TEST_HOOKS
+                    if (si.ssi_signo == SIGUSR2) {
+                        sandbox_test_violation();
+                        continue;
+                    }
+#endif
                     w.stopping = true;
+                }
                 break;
             }
             }

@@ -2,7 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_audit.h"
+#include "cli_import.h"
 #include "cli_passwd.h"
+#include "cli_policy.h"
 
 #define BULWARK_VERSION "0.1.0"
 
@@ -10,6 +13,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bulwark COMMAND [ARGS]\n"
                     "commands:\n"
+                    "  audit       verify, tail or key the audit log (bulwark audit --help)\n"
+                    "  import      turn a Mosquitto password file and acl_file into a policy\n"
                     "  passwd      read a password (no echo on a terminal) and print its\n"
                     "              argon2id hash for the users list of bulwark.yaml\n"
                     "  version     print the version\n");
@@ -23,6 +28,9 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "passwd")) return cli_passwd(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "policy")) return cli_policy(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "audit")) return cli_audit(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "import")) return cli_import(argc - 1, argv + 1);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("bulwark %s\n", BULWARK_VERSION);
         return 0;

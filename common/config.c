@@ -36,7 +36,27 @@ void config_defaults(struct config *cfg)
         .max_inbound_qos2 = 1000,
         .max_sessions = 100000,
     };
+    snprintf(cfg->sandbox.worker.user, CONFIG_NAME_MAX, "bulwark-worker");
+    snprintf(cfg->sandbox.worker.group, CONFIG_NAME_MAX, "bulwark");
+    snprintf(cfg->sandbox.auth.user, CONFIG_NAME_MAX, "bulwark-auth");
+    snprintf(cfg->sandbox.auth.group, CONFIG_NAME_MAX, "bulwark");
+    cfg->sandbox.allow_root = false;
+    cfg->supervisor.max_restarts = 10;
+    cfg->supervisor.restart_window_s = 300;
     cfg->log_level = LOG_INFO;
+}
+
+bool config_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= CONFIG_NAME_MAX || name[0] == '-') return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
 }
 
 /* --- values shared by the file and the command line -------------------------------------- */
@@ -409,6 +429,71 @@ static int parse_limits(struct parse *p, const yaml_node_t *m)
     return 0;
 }
 
+/* A system user or group name. */
+static int get_name(struct parse *p, const yaml_node_t *n, const char *key, char *dst)
+{
+    if (get_str(p, n, key, dst, CONFIG_NAME_MAX) < 0) return -1;
+    if (!config_name_ok(dst))
+        return fail(p, n->start_mark,
+                    "'%s': '%.64s' is not a user or group name (letters, digits, '_', '.', '-', "
+                    "not starting with '-')",
+                    key, dst);
+    return 0;
+}
+
+static int parse_role_user(struct parse *p, const yaml_node_t *m, const char *where,
+                           struct config_role_user *ru)
+{
+    static const char *const names[] = {"user", "group"};
+    bool seen[ARRAY_LEN(names)] = {false};
+    if (want_type(p, m, YAML_MAPPING_NODE, where) < 0) return -1;
+    for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
+        const yaml_node_t *k = node_at(p, pr->key), *v = node_at(p, pr->value);
+        int i = map_key(p, k, where, names, ARRAY_LEN(names), seen);
+        if (i < 0) return -1;
+        if (get_name(p, v, names[i], i == 0 ? ru->user : ru->group) < 0) return -1;
+    }
+    return 0;
+}
+
+static int parse_sandbox(struct parse *p, const yaml_node_t *m)
+{
+    static const char *const names[] = {"worker", "auth", "allow_root"};
+    bool seen[ARRAY_LEN(names)] = {false};
+    if (want_type(p, m, YAML_MAPPING_NODE, "sandbox") < 0) return -1;
+    for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
+        const yaml_node_t *k = node_at(p, pr->key), *v = node_at(p, pr->value);
+        int i = map_key(p, k, "sandbox", names, ARRAY_LEN(names), seen);
+        int rc = -1;
+        if (i == 0) rc = parse_role_user(p, v, "sandbox.worker", &p->cfg.sandbox.worker);
+        if (i == 1) rc = parse_role_user(p, v, "sandbox.auth", &p->cfg.sandbox.auth);
+        if (i == 2) rc = get_bool(p, v, "allow_root", &p->cfg.sandbox.allow_root);
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
+#define RESTART_WINDOW_MAX 86400u
+static int parse_supervisor(struct parse *p, const yaml_node_t *m)
+{
+    static const char *const names[] = {"max_restarts", "restart_window_s"};
+    bool seen[ARRAY_LEN(names)] = {false};
+    if (want_type(p, m, YAML_MAPPING_NODE, "supervisor") < 0) return -1;
+    for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
+        const yaml_node_t *k = node_at(p, pr->key), *v = node_at(p, pr->value);
+        int i = map_key(p, k, "supervisor", names, ARRAY_LEN(names), seen);
+        int rc = -1;
+        if (i == 0)
+            rc = get_u32(p, v, names[0], 1, CONFIG_MAX_RESTARTS_MAX,
+                         &p->cfg.supervisor.max_restarts);
+        if (i == 1)
+            rc = get_u32(p, v, names[1], 1, RESTART_WINDOW_MAX,
+                         &p->cfg.supervisor.restart_window_s);
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
 static int parse_log_level(struct parse *p, const yaml_node_t *n)
 {
     static const char *const levels[] = {"error", "warn", "info", "debug"};
@@ -425,8 +510,8 @@ static int parse_log_level(struct parse *p, const yaml_node_t *n)
 
 static int parse_root(struct parse *p, const yaml_node_t *root)
 {
-    static const char *const names[] = {"listeners", "allow_anonymous", "users", "limits",
-                                        "log_level"};
+    static const char *const names[] = {"listeners", "allow_anonymous", "users",     "limits",
+                                        "log_level", "sandbox",         "supervisor"};
     bool seen[ARRAY_LEN(names)] = {false};
     if (!root || is_null(root)) return 0; /* an empty file: every default */
     if (root->type != YAML_MAPPING_NODE)
@@ -452,6 +537,12 @@ static int parse_root(struct parse *p, const yaml_node_t *root)
             break;
         case 4:
             rc = parse_log_level(p, v);
+            break;
+        case 5:
+            rc = parse_sandbox(p, v);
+            break;
+        case 6:
+            rc = parse_supervisor(p, v);
             break;
         }
         if (rc < 0) return -1;

@@ -7,6 +7,7 @@
  *    untouched and writes "FILE:LINE:COLUMN: message" into err. Unknown keys, wrong types,
  *    out-of-range numbers and duplicate keys are errors.
  *  - Every limit the broker enforces lives in struct config_limits with a key in the file.
+ *  - sandbox: the users the roles drop to; supervisor: the crash-loop limit.
  */
 #ifndef BULWARK_CONFIG_H
 #define BULWARK_CONFIG_H
@@ -17,6 +18,8 @@
 
 #define CONFIG_MAX_LISTENERS 16
 #define CONFIG_MAX_USERS 1024
+#define CONFIG_NAME_MAX 64           /* system user and group names, with the NUL */
+#define CONFIG_MAX_RESTARTS_MAX 1000 /* bound of supervisor.max_restarts */
 
 struct config_listener {
     char host[64]; /* numeric IPv4/IPv6 address or "localhost" */
@@ -44,6 +47,25 @@ struct config_limits {
     uint32_t max_sessions;       /* online + offline sessions */
 };
 
+/* The system user a role drops to when bulwarkd starts as root. */
+struct config_role_user {
+    char user[CONFIG_NAME_MAX];
+    char group[CONFIG_NAME_MAX]; /* "" (only from --user): the user's primary group */
+};
+
+struct config_sandbox {
+    struct config_role_user worker; /* default bulwark-worker:bulwark */
+    struct config_role_user auth;   /* default bulwark-auth:bulwark */
+    bool allow_root;                /* a role may run as uid or gid 0 */
+};
+
+/* Crash-loop limit: more than max_restarts deaths of one role within restart_window_s
+ * make the supervisor stop everything and exit non-zero. */
+struct config_supervisor {
+    uint32_t max_restarts;
+    uint32_t restart_window_s;
+};
+
 struct config {
     char path[512]; /* file loaded, "" for command line only */
     struct config_listener listeners[CONFIG_MAX_LISTENERS];
@@ -52,6 +74,8 @@ struct config {
     struct config_user users[CONFIG_MAX_USERS];
     size_t n_users;
     struct config_limits limits;
+    struct config_sandbox sandbox;
+    struct config_supervisor supervisor;
     int log_level; /* enum log_level */
 };
 
@@ -60,5 +84,8 @@ void config_defaults(struct config *cfg);
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
 /* Parses "HOST:PORT" or "[V6]:PORT" into a listener. Returns 0 or -1 with err. */
 int config_parse_listen(struct config_listener *l, const char *spec, char *err, size_t errlen);
+/* true if name can be a system user or group name: 1..CONFIG_NAME_MAX-1 bytes of letters,
+ * digits, '_', '.', '-', not starting with '-'. */
+bool config_name_ok(const char *name);
 
 #endif

@@ -5,10 +5,16 @@
 #include "auth_daemon.h"
 #include "cmdline.h"
 #include "log.h"
+#include "sandbox_selftest.h"
 #include "supervisor.h"
 #include "worker.h"
 
 #define BULWARK_VERSION "0.1.0"
+#ifdef BULWARK_TEST_HOOKS
+#define BUILD_NOTE " (test build: SIGUSR2 makes a role break its sandbox)"
+#else
+#define BUILD_NOTE ""
+#endif
 
 int main(int argc, char **argv)
 {
@@ -25,9 +31,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cl.version) {
-        printf("bulwarkd %s\n", BULWARK_VERSION);
+        printf("bulwarkd %s%s\n", BULWARK_VERSION, BUILD_NOTE);
         return 0;
     }
+    if (cl.selftest) return sandbox_selftest((enum sandbox_role)cl.selftest_role);
     log_init(role_name(cl.role), (enum log_level)cfg.log_level);
     switch (cl.role) {
     case ROLE_WORKER:
@@ -35,6 +42,6 @@ int main(int argc, char **argv)
     case ROLE_AUTH:
         return auth_main(argc, argv, &cl, &cfg);
     default:
-        return supervisor_main(argc, argv, &cfg);
+        return supervisor_main(argc, argv, &cl, &cfg);
     }
 }

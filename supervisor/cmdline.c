@@ -29,6 +29,33 @@ static int parse_fd(const char *s, int *out)
     return 0;
 }
 
+static int parse_role(const char *s, enum role *out)
+{
+    static const enum role roles[] = {ROLE_SUPERVISOR, ROLE_WORKER, ROLE_AUTH};
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+        if (strcmp(s, role_name(roles[i])) == 0) {
+            *out = roles[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* "UID:GID", both decimal. */
+static int parse_ids(const char *s, uint32_t *uid, uint32_t *gid)
+{
+    char *end;
+    errno = 0;
+    unsigned long u = strtoul(s, &end, 10);
+    if (errno || end == s || *end != ':' || u > UINT32_MAX - 1) return -1;
+    const char *g = end + 1;
+    unsigned long v = strtoul(g, &end, 10);
+    if (errno || end == g || *end || v > UINT32_MAX - 1 || s[0] == '-' || g[0] == '-') return -1;
+    *uid = (uint32_t)u;
+    *gid = (uint32_t)v;
+    return 0;
+}
+
 static int parse_level(const char *s)
 {
     static const char *const names[] = {"error", "warn", "info", "debug"};
@@ -47,6 +74,11 @@ void cmdline_usage(void)
             "  --listen HOST:PORT    plain MQTT listener (repeatable; adds to the file's)\n"
             "  --allow-anonymous     accept clients without a username\n"
             "  --log-level LEVEL     error, warn, info or debug\n"
+            "  --user NAME           run the worker and auth roles as NAME (and its group)\n"
+            "                        instead of sandbox.*.user (when started as root)\n"
+            "  --insecure-no-sandbox no privilege drop, seccomp or Landlock: debugging only\n"
+            "  --sandbox-selftest ROLE  try what ROLE (worker, auth, supervisor) must not do\n"
+            "                        under its real sandbox, print the outcomes and exit\n"
             "  -h, --help            this text\n"
             "  --version             print the version\n");
 }
@@ -62,6 +94,7 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl, struct config *cfg,
     size_t n_extra = 0;
     bool anon = false;
     int level = -1;
+    const char *user = NULL;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -75,6 +108,9 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl, struct config *cfg,
             takes_value = false;
         } else if (!strcmp(a, "--allow-anonymous")) {
             anon = true;
+            takes_value = false;
+        } else if (!strcmp(a, "--insecure-no-sandbox")) {
+            cl->no_sandbox = true;
             takes_value = false;
         } else if (!v) {
             snprintf(err, errlen, "option %s needs a value (see --help)", a);
@@ -99,14 +135,28 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl, struct config *cfg,
                 return -1;
             }
         } else if (!strcmp(a, "--role")) {
-            if (!strcmp(v, "worker"))
-                cl->role = ROLE_WORKER;
-            else if (!strcmp(v, "auth"))
-                cl->role = ROLE_AUTH;
-            else {
+            if (parse_role(v, &cl->role) != 0 || cl->role == ROLE_SUPERVISOR) {
                 snprintf(err, errlen, "--role %s: unknown role", v);
                 return -1;
             }
+        } else if (!strcmp(a, "--sandbox-selftest")) {
+            if (parse_role(v, &cl->selftest_role) != 0) {
+                snprintf(err, errlen, "--sandbox-selftest %s: use worker, auth or supervisor", v);
+                return -1;
+            }
+            cl->selftest = true;
+        } else if (!strcmp(a, "--user")) {
+            if (!config_name_ok(v)) {
+                snprintf(err, errlen, "--user %.64s: not a user name", v);
+                return -1;
+            }
+            user = v;
+        } else if (!strcmp(a, "--run-as")) {
+            if (parse_ids(v, &cl->run_uid, &cl->run_gid) != 0) {
+                snprintf(err, errlen, "--run-as %s: expected UID:GID", v);
+                return -1;
+            }
+            cl->run_as = true;
         } else if (!strcmp(a, "--ctl-fd") || !strcmp(a, "--ipc-fd") || !strcmp(a, "--listen-fd")) {
             int fd;
             if (parse_fd(v, &fd) != 0) {
@@ -140,6 +190,13 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl, struct config *cfg,
     }
     if (anon) cfg->allow_anonymous = true;
     if (level >= 0) cfg->log_level = level;
+    if (user) {
+        struct config_role_user ru = {.group = ""};
+        snprintf(ru.user, sizeof(ru.user), "%s", user);
+        cfg->sandbox.worker = ru;
+        cfg->sandbox.auth = ru;
+    }
+    if (cl->selftest) return 0;
     if (cfg->n_listeners == 0) {
         snprintf(err, errlen, "no listener: give -c FILE with listeners, or --listen HOST:PORT");
         return -1;
@@ -147,6 +204,10 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl, struct config *cfg,
     if (cl->role != ROLE_SUPERVISOR && (cl->ctl_fd < 0 || cl->ipc_fd < 0)) {
         snprintf(err, errlen, "role %s started without its descriptors (internal use only)",
                  role_name(cl->role));
+        return -1;
+    }
+    if (cl->role == ROLE_SUPERVISOR && cl->run_as) {
+        snprintf(err, errlen, "--run-as is for roles only (internal use); see --user");
         return -1;
     }
     return 0;

@@ -1,8 +1,8 @@
 /* cmdline: bulwarkd's command line, shared by every role.
  *
  * Promises: the supervisor re-executes the binary with its own arguments plus the
- * role arguments (--role, --ctl-fd, --ipc-fd, --listen-fd), so every role loads the same
- * configuration the same way. Errors are written into err, ready for the user. */
+ * role arguments (--role, --ctl-fd, --ipc-fd, --listen-fd, --run-as), so every role loads
+ * the same configuration the same way. Errors are written into err, ready for the user. */
 #ifndef BULWARK_CMDLINE_H
 #define BULWARK_CMDLINE_H
 
@@ -19,6 +19,12 @@ struct cmdline {
     size_t n_listen_fds;
     bool help;
     bool version;
+    bool no_sandbox;         /* --insecure-no-sandbox: debugging only, warned in every role */
+    bool selftest;           /* --sandbox-selftest ROLE: run the sandbox selftest and exit */
+    enum role selftest_role; /* ... for this role */
+    bool run_as;             /* --run-as UID:GID (roles only): the ids to drop to */
+    uint32_t run_uid;
+    uint32_t run_gid;
 };
 
 const char *role_name(enum role r);

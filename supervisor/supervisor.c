@@ -17,6 +17,9 @@
 #include "clock.h"
 #include "fdpass.h"
 #include "log.h"
+#include "sandbox.h"
+#include "sandbox_privs.h"
+#include "sandbox_seccomp.h"
 
 #define BACKOFF_MIN_MS 200u
 #define BACKOFF_MAX_MS 30000u
@@ -27,19 +30,30 @@ struct role_slot {
     enum role role;
     pid_t pid;       /* 0 when not running */
     int ctl;         /* supervisor's end of the control channel, -1 when not running */
+    bool ctl_eof;    /* the role closed its end: stop polling it */
     int pending_ipc; /* end of a worker<->auth pair waiting for this role's next start */
     uint32_t backoff_ms;
     uint64_t started_at;
     uint64_t restart_at; /* 0: no restart scheduled */
+    bool run_as;         /* start it with --run-as uid:gid */
+    uid_t uid;
+    gid_t gid;
+    bool reported;     /* the running instance reported a sandbox violation */
+    int32_t violation; /* ... of this system call */
+    uint64_t deaths[CONFIG_MAX_RESTARTS_MAX + 1]; /* ring of the latest death times */
+    size_t death_head, n_deaths;
 };
 
 struct supervisor {
     int argc;
     char **argv;
+    const struct config *cfg;
+    bool sandbox;
     int listen_fds[CONFIG_MAX_LISTENERS];
     size_t n_listen;
     struct role_slot roles[3]; /* indexed by enum role; [ROLE_SUPERVISOR] unused */
     int sigfd;
+    bool give_up; /* crash-loop limit reached */
 };
 
 static int set_cloexec(int fd, bool on)
@@ -142,6 +156,7 @@ static void start_role(struct supervisor *s, enum role r)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         char fdbuf[3 + CONFIG_MAX_LISTENERS][16];
+        char idbuf[32];
         char *args[256];
         int n = 0;
         for (int i = 0; i < s->argc && n < 200; i++)
@@ -154,6 +169,11 @@ static void start_role(struct supervisor *s, enum role r)
         snprintf(fdbuf[1], sizeof(fdbuf[1]), "%d", ipc);
         args[n++] = "--ipc-fd";
         args[n++] = fdbuf[1];
+        if (slot->run_as) {
+            snprintf(idbuf, sizeof(idbuf), "%u:%u", (unsigned)slot->uid, (unsigned)slot->gid);
+            args[n++] = "--run-as";
+            args[n++] = idbuf;
+        }
         set_cloexec(ctl[1], false);
         set_cloexec(ipc, false);
         if (r == ROLE_WORKER) {
@@ -173,21 +193,69 @@ static void start_role(struct supervisor *s, enum role r)
     close(ipc);
     slot->pid = pid;
     slot->ctl = ctl[0];
+    slot->ctl_eof = false;
+    slot->reported = false;
     slot->started_at = clock_ms();
     slot->restart_at = 0;
     log_info("started %s (pid %d)", role_name(r), (int)pid);
 }
 
-static void describe_exit(int status, char *buf, size_t len)
+/* Reads what a role sent on its control channel: only violation reports are expected. A role
+ * is not trusted: at most a few messages per call, anything else is ignored. */
+static void drain_ctl(struct role_slot *slot)
 {
-    if (WIFEXITED(status))
+    for (int i = 0; i < 16 && slot->ctl >= 0 && !slot->ctl_eof; i++) {
+        unsigned char buf[64];
+        ssize_t n = recv(slot->ctl, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {
+            slot->ctl_eof = true; /* closed, or broken: the death will follow */
+            return;
+        }
+        int32_t nr;
+        uint32_t arch;
+        if (sandbox_report_parse(buf, (size_t)n, &nr, &arch) == 0) {
+            slot->reported = true;
+            slot->violation = nr;
+        }
+    }
+}
+
+static void describe_exit(const struct role_slot *slot, int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status)) {
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(status),
-                 strsignal(WTERMSIG(status)),
-                 WTERMSIG(status) == SIGSYS ? ": sandbox violation" : "");
-    else
+    } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
+        char name[64];
+        if (slot->reported)
+            snprintf(buf, len, "killed by signal %d (%s): sandbox violation: system call %s (%d)",
+                     SIGSYS, strsignal(SIGSYS),
+                     sandbox_syscall_name(slot->violation, name, sizeof(name)),
+                     (int)slot->violation);
+        else
+            snprintf(buf, len,
+                     "killed by signal %d (%s): sandbox violation (not reported: SIGSYS was "
+                     "blocked, or the role had not installed its reporter yet)",
+                     SIGSYS, strsignal(SIGSYS));
+    } else if (WIFSIGNALED(status)) {
+        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    } else {
         snprintf(buf, len, "stopped (status 0x%x)", status);
+    }
+}
+
+/* Records a death; true when it is one more than max_restarts within restart_window_s. */
+static bool crash_loop(struct role_slot *slot, const struct config_supervisor *lim, uint64_t now)
+{
+    size_t cap = (size_t)lim->max_restarts + 1;
+    slot->deaths[slot->death_head] = now;
+    slot->death_head = (slot->death_head + 1) % cap;
+    if (slot->n_deaths < cap) slot->n_deaths++;
+    if (slot->n_deaths < cap) return false;
+    /* The ring is full: the head is the oldest of the last cap deaths. */
+    return now - slot->deaths[slot->death_head] <= (uint64_t)lim->restart_window_s * 1000u;
 }
 
 static void reap(struct supervisor *s, bool stopping)
@@ -198,8 +266,9 @@ static void reap(struct supervisor *s, bool stopping)
         for (int r = ROLE_WORKER; r <= ROLE_AUTH; r++) {
             struct role_slot *slot = &s->roles[r];
             if (slot->pid != pid) continue;
-            char why[128];
-            describe_exit(status, why, sizeof(why));
+            char why[192];
+            drain_ctl(slot); /* a violation report is written before the death */
+            describe_exit(slot, status, why, sizeof(why));
             slot->pid = 0;
             if (slot->ctl >= 0) close(slot->ctl);
             slot->ctl = -1;
@@ -208,6 +277,15 @@ static void reap(struct supervisor *s, bool stopping)
                 break;
             }
             uint64_t now = clock_ms();
+            if (crash_loop(slot, &s->cfg->supervisor, now)) {
+                log_error("%s (pid %d) %s; it died %u times within %u s "
+                          "(supervisor.max_restarts, supervisor.restart_window_s): giving up, "
+                          "stopping everything",
+                          role_name(slot->role), (int)pid, why, s->cfg->supervisor.max_restarts + 1,
+                          s->cfg->supervisor.restart_window_s);
+                s->give_up = true;
+                break;
+            }
             if (now - slot->started_at >= STABLE_AFTER_MS) slot->backoff_ms = BACKOFF_MIN_MS;
             slot->restart_at = now + slot->backoff_ms;
             log_error("%s (pid %d) %s; restarting in %u ms", role_name(slot->role), (int)pid, why,
@@ -244,15 +322,86 @@ static void stop_all(struct supervisor *s)
     }
 }
 
-int supervisor_main(int argc, char **argv, const struct config *cfg)
+/* Root: each role needs a usable user of its own (checked now, so a bad one fails the
+ * start). Not root: the roles cannot switch users and keep ours. */
+static int plan_users(struct supervisor *s, const struct config *cfg)
+{
+    if (geteuid() != 0) {
+        log_info("running as uid %u: the roles keep it (start as root to give them their own "
+                 "users); no_new_privs, Landlock and seccomp still apply",
+                 (unsigned)geteuid());
+        return 0;
+    }
+    const struct config_role_user *ru[3] = {NULL, &cfg->sandbox.worker, &cfg->sandbox.auth};
+    static const char *const key[3] = {NULL, "sandbox.worker", "sandbox.auth"};
+    for (int r = ROLE_WORKER; r <= ROLE_AUTH; r++) {
+        struct role_slot *slot = &s->roles[r];
+        char err[512];
+        if (sandbox_resolve_ids(key[r], ru[r]->user, ru[r]->group, cfg->sandbox.allow_root,
+                                &slot->uid, &slot->gid, err, sizeof(err)) != 0) {
+            log_error("%s", err);
+            return -1;
+        }
+        slot->run_as = true;
+        log_info("%s will run as %s (uid %u, gid %u)", role_name((enum role)r), ru[r]->user,
+                 (unsigned)slot->uid, (unsigned)slot->gid);
+    }
+    if (s->roles[ROLE_WORKER].uid == s->roles[ROLE_AUTH].uid)
+        log_warn("the worker and the auth daemon share uid %u: a compromised worker could "
+                 "signal the auth daemon; give them distinct users",
+                 (unsigned)s->roles[ROLE_WORKER].uid);
+    return 0;
+}
+
+static int confine_self(struct supervisor *s)
+{
+    int keep[CONFIG_MAX_LISTENERS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_listen; i++)
+        keep[n++] = s->listen_fds[i];
+    keep[n++] = s->sigfd;
+    struct sandbox_plan plan = {
+        .role = SANDBOX_SUPERVISOR, .keep_fds = keep, .n_keep = n, .report_fd = -1};
+    char err[512];
+    if (sandbox_enter(&plan, err, sizeof(err)) != 0) {
+        log_error("sandbox: %s (--insecure-no-sandbox skips it, for debugging only)", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* One poll over the signalfd and the control channels of the running roles. */
+static int wait_events(struct supervisor *s, int timeout, bool *signals)
+{
+    struct pollfd p[3] = {{.fd = s->sigfd, .events = POLLIN}};
+    for (int r = ROLE_WORKER; r <= ROLE_AUTH; r++) {
+        struct role_slot *slot = &s->roles[r];
+        p[r].fd = slot->ctl >= 0 && !slot->ctl_eof ? slot->ctl : -1;
+        p[r].events = POLLIN;
+    }
+    int n = poll(p, 3, timeout);
+    if (n <= 0) return n;
+    for (int r = ROLE_WORKER; r <= ROLE_AUTH; r++)
+        if (p[r].revents) drain_ctl(&s->roles[r]);
+    *signals = p[0].revents != 0;
+    return n;
+}
+
+int supervisor_main(int argc, char **argv, const struct cmdline *cl, const struct config *cfg)
 {
     static struct supervisor s;
     s.argc = argc;
     s.argv = argv;
+    s.cfg = cfg;
+    s.sandbox = !cl->no_sandbox;
     for (int r = 0; r < 3; r++) {
         s.roles[r] = (struct role_slot){
             .role = (enum role)r, .ctl = -1, .pending_ipc = -1, .backoff_ms = BACKOFF_MIN_MS};
     }
+    if (!s.sandbox)
+        sandbox_warn_insecure();
+    else if (plan_users(&s, cfg) != 0)
+        return 1;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         int fd = bind_listener(&cfg->listeners[i]);
         if (fd < 0) return 1;
@@ -271,11 +420,12 @@ int supervisor_main(int argc, char **argv, const struct config *cfg)
         log_error("signalfd: %s", strerror(errno));
         return 1;
     }
+    if (s.sandbox && confine_self(&s) != 0) return 1;
     start_role(&s, ROLE_AUTH);
     start_role(&s, ROLE_WORKER);
     log_info("bulwarkd supervisor running (pid %d)", (int)getpid());
 
-    for (;;) {
+    while (!s.give_up) {
         uint64_t now = clock_ms();
         int timeout = -1;
         for (int r = ROLE_WORKER; r <= ROLE_AUTH; r++) {
@@ -287,13 +437,13 @@ int supervisor_main(int argc, char **argv, const struct config *cfg)
                     timeout = (int)(slot->restart_at - now);
             }
         }
-        struct pollfd p = {.fd = s.sigfd, .events = POLLIN};
-        int n = poll(&p, 1, timeout);
+        bool signals = false;
+        int n = wait_events(&s, timeout, &signals);
         if (n < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             break;
         }
-        if (n <= 0) continue;
+        if (!signals) continue;
         struct signalfd_siginfo si;
         bool stop = false;
         while (read(s.sigfd, &si, sizeof(si)) == sizeof(si)) {
@@ -310,5 +460,5 @@ int supervisor_main(int argc, char **argv, const struct config *cfg)
     }
     stop_all(&s);
     log_info("stopped");
-    return 0;
+    return s.give_up ? 1 : 0;
 }

@@ -5,10 +5,13 @@ waits until a raw CONNECT gets a CONNACK other than 3 (server unavailable), and 
 the exit status and that the log holds no sanitizer report.
 """
 
+import grp
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import mqttraw
@@ -16,6 +19,9 @@ import mqttraw
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error")
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
+# The users the roles drop to when the tests run as root (scripts/ensure-users.sh makes them).
+SANDBOX_USERS = {"worker": ("bulwark-worker", "bulwark"), "auth": ("bulwark-auth", "bulwark")}
+SANDBOX_GROUP = "bulwark"
 
 _hash_cache = {}
 
@@ -54,7 +60,8 @@ class Broker:
     """One broker process. kind is "bulwark" or "mosquitto"."""
 
     def __init__(self, kind, workdir, name="broker", allow_anonymous=True, users=None,
-                 limits=None, listeners=1, env=None, quick_start=False):
+                 limits=None, listeners=1, env=None, quick_start=False, sandbox=True,
+                 sandbox_config=None, extra_config="", args=(), pass_fds=()):
         self.kind = kind
         self.workdir = workdir
         self.name = name
@@ -64,13 +71,30 @@ class Broker:
         self.env = dict(env or {})
         # bulwarkd's command-line mode (--listen, --allow-anonymous) instead of a config file
         self.quick_start = quick_start
+        # False: --insecure-no-sandbox (and LeakSanitizer on); True: sandboxed, leaks unchecked
+        # (LeakSanitizer needs ptrace, which no role may use)
+        self.sandbox = sandbox
+        # the body of bulwark's sandbox: section (YAML lines), default: SANDBOX_USERS
+        self.sandbox_config = sandbox_config
+        self.extra_config = extra_config  # YAML appended to bulwark's config
+        self.args = list(args)            # extra bulwarkd arguments
+        self.pass_fds = tuple(pass_fds)   # descriptors bulwarkd inherits
         self.ports = [free_port() for _ in range(listeners)]
         self.port = self.ports[0]
         self.proc = None
         self.log_path = os.path.join(workdir, name + ".log")
-        self.conf_path = os.path.join(workdir, name + (".yaml" if kind == "bulwark" else ".conf"))
+        self.conf_dir = workdir
+        if kind == "bulwark" and sandbox and os.geteuid() == 0:
+            # The auth daemon re-reads its config as bulwark-auth, confined by Landlock to the
+            # config's directory: give it a directory it may read (pytest's tmp is root-only).
+            self.conf_dir = tempfile.mkdtemp(prefix="bulwark-test-conf-")
+            os.chown(self.conf_dir, 0, grp.getgrnam(SANDBOX_GROUP).gr_gid)
+            os.chmod(self.conf_dir, 0o750)
+        self.conf_path = os.path.join(self.conf_dir,
+                                      name + (".yaml" if kind == "bulwark" else ".conf"))
         self.seen_children = set()
         self.stopped = False
+        self.expect_violations = False  # a test that forces one sets this
 
     # -- configuration
 
@@ -81,6 +105,9 @@ class Broker:
             text = self._mosquitto_config()
         with open(self.conf_path, "w") as f:
             f.write(text)
+        if self.conf_dir != self.workdir:
+            os.chown(self.conf_path, 0, grp.getgrnam(SANDBOX_GROUP).gr_gid)
+            os.chmod(self.conf_path, 0o640)
 
     def _bulwark_config(self):
         lines = ["listeners:"]
@@ -95,8 +122,14 @@ class Broker:
         if self.limits:
             lines.append("limits:")
             lines += ["  %s: %d" % kv for kv in self.limits.items()]
+        lines.append("sandbox:")
+        if self.sandbox_config is None:
+            for role, (user, group) in SANDBOX_USERS.items():
+                lines.append("  %s: {user: %s, group: %s}" % (role, user, group))
+        else:
+            lines.append(self.sandbox_config.rstrip("\n"))
         lines.append("log_level: info")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + self.extra_config
 
     # bulwark limit -> mosquitto option, for the limits mosquitto shares.
     MOSQUITTO_LIMITS = {
@@ -144,12 +177,19 @@ class Broker:
         else:
             self.write_config()
             argv = ["/usr/sbin/mosquitto", "-c", self.conf_path]
+        if self.kind == "bulwark":
+            argv += self.args
+            if not self.sandbox:
+                argv.append("--insecure-no-sandbox")
         env = dict(os.environ)
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         env.update(self.env)
+        if self.kind == "bulwark" and self.sandbox:
+            env["ASAN_OPTIONS"] = ":".join(
+                [o for o in env.get("ASAN_OPTIONS", "").split(":") if o] + ["detect_leaks=0"])
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     env=env)
+                                     env=env, pass_fds=self.pass_fds)
         log.close()
         self.wait_ready()
         return self
@@ -180,6 +220,7 @@ class Broker:
     def stop(self, sig=signal.SIGTERM):
         """Signals, waits, and returns a list of problems (empty when the shutdown was clean)."""
         if self.stopped or self.proc is None:
+            self._remove_conf_dir()
             return []
         self.stopped = True
         problems = []
@@ -204,7 +245,15 @@ class Broker:
         bad = [l for l in self.log_lines() if any(m in l for m in SANITIZER_MARKERS)]
         if bad:
             problems.append("sanitizer reports in the log:\n" + "\n".join(bad[:20]))
+        violations = [l for l in self.log_lines() if "sandbox violation" in l]
+        if violations and not self.expect_violations:
+            problems.append("sandbox violations in the log:\n" + "\n".join(violations[:20]))
+        self._remove_conf_dir()
         return problems
+
+    def _remove_conf_dir(self):
+        if self.conf_dir != self.workdir:
+            shutil.rmtree(self.conf_dir, ignore_errors=True)
 
     # -- inspection
 

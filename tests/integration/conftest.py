@@ -16,7 +16,7 @@ import pytest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(__file__))
 
-from broker import Broker  # noqa: E402
+from broker import SANDBOX_USERS, Broker  # noqa: E402
 from harness import Canary, Clients  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -34,6 +34,14 @@ def pytest_configure(config):
                 raise pytest.UsageError("%s=%s is not an executable; build it with make "
                                         "build/asan/bulwarkd build/asan/bulwark"
                                         % (var, os.environ[var]))
+        if os.geteuid() == 0:
+            # As root the roles drop to their own users: they must exist.
+            import pwd
+            try:
+                for user, _ in SANDBOX_USERS.values():
+                    pwd.getpwnam(user)
+            except KeyError as e:
+                raise pytest.UsageError("%s; run scripts/ensure-users.sh (make test does)" % e)
 
 
 def pytest_report_header(config):

@@ -119,6 +119,13 @@ static void test_defaults(void **state)
     assert_int_equal(l->verdict_cache_size, 256);
     assert_int_equal(l->max_inbound_qos2, 1000);
     assert_int_equal(l->max_sessions, 100000);
+    assert_string_equal(cfg->sandbox.worker.user, "bulwark-worker");
+    assert_string_equal(cfg->sandbox.worker.group, "bulwark");
+    assert_string_equal(cfg->sandbox.auth.user, "bulwark-auth");
+    assert_string_equal(cfg->sandbox.auth.group, "bulwark");
+    assert_false(cfg->sandbox.allow_root);
+    assert_int_equal(cfg->supervisor.max_restarts, 10);
+    assert_int_equal(cfg->supervisor.restart_window_s, 300);
 }
 
 static void test_full_file(void **state)
@@ -152,6 +159,15 @@ static void test_full_file(void **state)
             "  verdict_cache_size: 5\n"
             "  max_inbound_qos2: 6\n"
             "  max_sessions: 7\n"
+            "sandbox:\n"
+            "  allow_root: yes\n"
+            "  auth: {group: keys, user: mqtt-auth}\n"
+            "  worker:\n"
+            "    user: mqtt.worker_1\n"
+            "    group: net\n"
+            "supervisor:\n"
+            "  restart_window_s: 86400\n"
+            "  max_restarts: 1000\n"
             "log_level: debug\n");
     assert_string_equal(cfg->path, path);
     assert_int_equal(cfg->n_listeners, 3);
@@ -182,6 +198,13 @@ static void test_full_file(void **state)
     assert_int_equal(l->verdict_cache_size, 5);
     assert_int_equal(l->max_inbound_qos2, 6);
     assert_int_equal(l->max_sessions, 7);
+    assert_true(cfg->sandbox.allow_root);
+    assert_string_equal(cfg->sandbox.worker.user, "mqtt.worker_1");
+    assert_string_equal(cfg->sandbox.worker.group, "net");
+    assert_string_equal(cfg->sandbox.auth.user, "mqtt-auth");
+    assert_string_equal(cfg->sandbox.auth.group, "keys");
+    assert_int_equal(cfg->supervisor.max_restarts, 1000);
+    assert_int_equal(cfg->supervisor.restart_window_s, 86400);
     assert_int_equal(cfg->log_level, LOG_DEBUG);
 }
 
@@ -202,6 +225,8 @@ static void test_deploy_example(void **state)
     assert_int_equal(cfg->n_users, 1);
     assert_string_equal(cfg->users[0].username, "alice");
     assert_memory_equal(&cfg->limits, &defaults.limits, sizeof(defaults.limits));
+    assert_memory_equal(&cfg->sandbox, &defaults.sandbox, sizeof(defaults.sandbox));
+    assert_memory_equal(&cfg->supervisor, &defaults.supervisor, sizeof(defaults.supervisor));
     assert_int_equal(cfg->log_level, defaults.log_level);
 }
 
@@ -278,7 +303,7 @@ static void test_unknown_keys(void **state)
     (void)state;
     expect_error("log_level: info\nlistners: []\n", 2, 1,
                  "unknown key 'listners' in the top level (allowed: listeners, allow_anonymous, "
-                 "users, limits, log_level)");
+                 "users, limits, log_level, sandbox, supervisor)");
     expect_error("limits:\n  max_inflight: 5\n  max_infligt: 5\n", 3, 3,
                  "unknown key 'max_infligt' in limits (allowed: max_packet_size,");
     expect_error("listeners:\n  - host: 127.0.0.1\n    port: 1\n    tls: true\n", 4, 5,
@@ -474,6 +499,88 @@ static void test_users(void **state)
     assert_string_equal(cfg->users[0].password_hash, hash);
 }
 
+static void test_sandbox_keys(void **state)
+{
+    (void)state;
+    static struct config defaults;
+    config_defaults(&defaults);
+    /* One role given: the other keeps its default; a role's group may be left out. */
+    load_ok("sandbox:\n  auth:\n    user: other\n");
+    assert_string_equal(cfg->sandbox.auth.user, "other");
+    assert_string_equal(cfg->sandbox.auth.group, "bulwark");
+    assert_memory_equal(&cfg->sandbox.worker, &defaults.sandbox.worker,
+                        sizeof(defaults.sandbox.worker));
+    load_ok("sandbox: {}\nsupervisor: {}\n");
+    assert_memory_equal(&cfg->sandbox, &defaults.sandbox, sizeof(defaults.sandbox));
+    assert_memory_equal(&cfg->supervisor, &defaults.supervisor, sizeof(defaults.supervisor));
+
+    expect_error("sandbox:\n  workers: {user: a}\n", 2, 3,
+                 "unknown key 'workers' in sandbox (allowed: worker, auth, allow_root)");
+    expect_error("sandbox:\n  worker: {user: a, uid: 5}\n", 2, 21,
+                 "unknown key 'uid' in sandbox.worker (allowed: user, group)");
+    expect_error("sandbox:\n  auth: {user: a, user: b}\n", 2, 19,
+                 "duplicate key 'user' in sandbox.auth");
+    expect_error("sandbox:\n  worker: bulwark-worker\n", 2, 11,
+                 "'sandbox.worker': expected a mapping, found a plain scalar");
+    expect_error("sandbox: [worker]\n", 1, 10, "'sandbox': expected a mapping, found a sequence");
+    expect_error("sandbox:\n  allow_root: 1\n", 2, 15, "'allow_root': expected a boolean");
+    expect_error("sandbox:\n  worker: {user: ''}\n", 2, 18, "'user': must not be empty");
+    expect_error("sandbox:\n  worker: {user: -rf}\n", 2, 18,
+                 "'user': '-rf' is not a user or group name");
+    expect_error("sandbox:\n  worker: {group: 'a b'}\n", 2, 19,
+                 "'group': 'a b' is not a user or group name");
+    expect_error("sandbox:\n  worker: {user: 'a/../b'}\n", 2, 18, "is not a user or group name");
+    expect_error("sandbox:\n  auth: {user: [a]}\n", 2, 16, "'user': expected a string");
+
+    /* 63 bytes of name fit, 64 do not. */
+    char name[65], text[160];
+    memset(name, 'u', 64);
+    name[64] = '\0';
+    snprintf(text, sizeof(text), "sandbox:\n  worker: {user: %s}\n", name);
+    expect_error(text, 2, 18, "'user': too long (64 bytes, at most 63)");
+    name[63] = '\0';
+    snprintf(text, sizeof(text), "sandbox:\n  worker: {user: %s}\n", name);
+    load_ok(text);
+    assert_string_equal(cfg->sandbox.worker.user, name);
+}
+
+static void test_supervisor_keys(void **state)
+{
+    (void)state;
+    load_ok("supervisor:\n  max_restarts: 1\n  restart_window_s: 1\n");
+    assert_int_equal(cfg->supervisor.max_restarts, 1);
+    assert_int_equal(cfg->supervisor.restart_window_s, 1);
+    expect_error("supervisor:\n  max_restarts: 0\n", 2, 17,
+                 "'max_restarts': 0 is out of range (1..1000)");
+    expect_error("supervisor:\n  max_restarts: 1001\n", 2, 17,
+                 "'max_restarts': 1001 is out of range (1..1000)");
+    expect_error("supervisor:\n  restart_window_s: 0\n", 2, 21,
+                 "'restart_window_s': 0 is out of range (1..86400)");
+    expect_error("supervisor:\n  restart_window_s: 86401\n", 2, 21,
+                 "'restart_window_s': 86401 is out of range (1..86400)");
+    expect_error("supervisor:\n  max_restart: 3\n", 2, 3,
+                 "unknown key 'max_restart' in supervisor (allowed: max_restarts, "
+                 "restart_window_s)");
+    expect_error("supervisor: 5\n", 1, 13, "'supervisor': expected a mapping");
+}
+
+static void test_name_ok(void **state)
+{
+    (void)state;
+    const char *good[] = {"bulwark", "bulwark-auth", "a", "A.b_c-9", "nobody", "_x"};
+    const char *bad[] = {"", "-a", "a b", "a/b", "a:b", "\xc3\xa9", "a\n", "a$"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!config_name_ok(good[i])) fail_msg("'%s' refused", good[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (config_name_ok(bad[i])) fail_msg("'%s' accepted", bad[i]);
+    char name[CONFIG_NAME_MAX + 1];
+    memset(name, 'n', CONFIG_NAME_MAX);
+    name[CONFIG_NAME_MAX] = '\0';
+    assert_false(config_name_ok(name));
+    name[CONFIG_NAME_MAX - 1] = '\0';
+    assert_true(config_name_ok(name));
+}
+
 static char *big_text(size_t n, int listeners)
 {
     size_t cap = 64 + n * 200;
@@ -625,6 +732,9 @@ int main(void)
         cmocka_unit_test(test_documents_and_aliases),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_sandbox_keys),
+        cmocka_unit_test(test_supervisor_keys),
+        cmocka_unit_test(test_name_ok),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

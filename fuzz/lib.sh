@@ -1,0 +1,45 @@
+# lib.sh: shared by fuzz/smoke, fuzz/campaign and fuzz/triage (sourced, not run).
+# shellcheck shell=bash
+
+FUZZ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FUZZ_BUILD="$FUZZ_ROOT/build/fuzz"
+
+# The harness list lives in fuzz/fuzz.mk only.
+fuzz_harnesses() {
+    sed -n 's/^FUZZ_HARNESSES := //p' "$FUZZ_ROOT/fuzz/fuzz.mk"
+}
+
+fuzz_known() {
+    local h
+    for h in $(fuzz_harnesses); do [ "$h" = "$1" ] && return 0; done
+    return 1
+}
+
+fuzz_dict() {
+    case "$1" in
+    ipc_decode) echo "$FUZZ_ROOT/fuzz/ipc.dict" ;;
+    config) echo "$FUZZ_ROOT/fuzz/config.dict" ;;
+    *) echo "$FUZZ_ROOT/fuzz/mqtt.dict" ;;
+    esac
+}
+
+# Unattended AFL++: no UI, no CPU pinning (cores are shared with other jobs), no
+# core_pattern or CPU governor changes (not possible in CI containers).
+fuzz_afl_env() {
+    export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
+    export AFL_NO_AFFINITY=1 AFL_FAST_CAL=1
+}
+
+# Per-execution time limit in ms: anything slower is a hang.
+FUZZ_EXEC_TIMEOUT=${FUZZ_EXEC_TIMEOUT:-2000}
+
+# Prints the crash and hang files under an AFL++ output directory (one per line).
+fuzz_findings() {
+    find "$1" -path '*/crashes*/*' -type f ! -name README.txt 2>/dev/null
+    find "$1" -path '*/hangs*/*' -type f 2>/dev/null
+}
+
+# "key : value" from a fuzzer_stats file.
+fuzz_stat() {
+    sed -n "s/^$2 *: *//p" "$1" 2>/dev/null | head -n1
+}
