@@ -1127,3 +1127,13 @@ int audit_verify_file(const char *path, char *msg, size_t msglen, uint64_t *line
     audit_verifier_finish(&v, fin, sizeof(fin));
     return rc;
 }
+
+size_t audit_fds(const struct audit_log *a, int *out, size_t cap)
+{
+    size_t n = 0;
+    if (a && a->fd >= 0 && n < cap)
+        out[n++] = a->fd;
+    if (a && a->head_fd >= 0 && n < cap)
+        out[n++] = a->head_fd;
+    return n;
+}

@@ -56,6 +56,9 @@ struct audit_field {
 int audit_event(struct audit_log *a, const char *event, const struct audit_field *f, size_t n);
 /* fdatasync the log, then rewrite the head durably. Returns 0 or -1 (errno). */
 int audit_sync(struct audit_log *a);
+/* The descriptors the open log writes through (for the sandbox's keep list). Returns how many
+ * were written to out (at most 2). */
+size_t audit_fds(const struct audit_log *a, int *out, size_t cap);
 /* For log rotation: if path no longer names the open file (it was renamed away), opens it
  * anew; a new file continues this chain. Returns 0, or -1 with err (the old file stays in
  * use). */

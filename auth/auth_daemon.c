@@ -10,8 +10,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "acl.h"
-#include "credentials.h"
+#include "decider.h"
 #include "fdpass.h"
 #include "ipc.h"
 #include "log.h"
@@ -24,7 +23,7 @@ struct auth_state {
     int argc;
     char **argv;
     struct config *cfg;
-    uint32_t generation;
+    struct decider *d;
     struct ipc_chan chan;
     bool have_chan;
 };
@@ -49,80 +48,34 @@ static void open_channel(struct auth_state *st, int fd)
         return;
     }
     st->have_chan = true;
-    struct ipc_msg hello = {.type = IPC_HELLO, .u.hello.generation = st->generation};
+    decider_worker_reset(st->d); /* a new worker: every counted connection is gone */
+    struct ipc_msg hello = {.type = IPC_HELLO, .u.hello.generation = decider_generation(st->d)};
     ipc_chan_send(&st->chan, &hello);
     ipc_chan_flush(&st->chan);
-}
-
-static uint8_t decide_connect(struct auth_state *st, const struct ipc_connect_req *r)
-{
-    const struct config *cfg = st->cfg;
-    if (r->flags & IPC_CONN_HAS_USERNAME) {
-        const uint8_t *pw = r->password.p;
-        size_t pwlen = (r->flags & IPC_CONN_HAS_PASSWORD) ? r->password.len : 0;
-        if (!(r->flags & IPC_CONN_HAS_PASSWORD)) pw = (const uint8_t *)"";
-        return credentials_check(cfg, r->username.p, r->username.len, pw, pwlen)
-                   ? MQTT_CONNACK_ACCEPTED
-                   : MQTT_CONNACK_BAD_CREDENTIALS;
-    }
-    return cfg->allow_anonymous ? MQTT_CONNACK_ACCEPTED : MQTT_CONNACK_NOT_AUTHORIZED;
 }
 
 static void handle(struct auth_state *st, const struct ipc_msg *m)
 {
     struct ipc_msg out = {.req_id = m->req_id};
-    char id[160], user[160], peer[80], topic[300];
+    char principal[256];
     switch (m->type) {
-    case IPC_CONNECT_REQ: {
-        const struct ipc_connect_req *r = &m->u.connect_req;
-        uint8_t rc = decide_connect(st, r);
-        log_info("connect client=\"%s\" user=\"%s\" peer=%s: %s",
-                 log_sanitize(r->client_id.p, r->client_id.len, id, sizeof(id)),
-                 (r->flags & IPC_CONN_HAS_USERNAME)
-                     ? log_sanitize(r->username.p, r->username.len, user, sizeof(user))
-                     : "",
-                 log_sanitize(r->peer.p, r->peer.len, peer, sizeof(peer)),
-                 rc == MQTT_CONNACK_ACCEPTED          ? "accepted"
-                 : rc == MQTT_CONNACK_BAD_CREDENTIALS ? "refused (bad username or password)"
-                                                      : "refused (not authorized)");
+    case IPC_CONNECT_REQ:
         out.type = IPC_CONNECT_RESP;
-        out.u.connect_resp.rc = rc;
-        out.u.connect_resp.generation = st->generation;
-        if (rc == MQTT_CONNACK_ACCEPTED && (r->flags & IPC_CONN_HAS_USERNAME))
-            out.u.connect_resp.identity = r->username;
+        decider_connect(st->d, &m->u.connect_req, &out.u.connect_resp, principal,
+                        sizeof(principal));
         break;
-    }
-    case IPC_ACL_REQ: {
-        const struct ipc_acl_req *r = &m->u.acl_req;
-        struct acl_verdict v = acl_decide(r);
-        if (!v.allow)
-            log_info("denied %s client=\"%s\" topic=\"%s\"",
-                     r->action == IPC_ACL_PUBLISH ? "publish" : "subscribe",
-                     log_sanitize(r->client_id.p, r->client_id.len, id, sizeof(id)),
-                     log_sanitize(r->topic.p, r->topic.len, topic, sizeof(topic)));
+    case IPC_ACL_REQ:
         out.type = IPC_ACL_RESP;
-        out.u.acl_resp.allow = v.allow;
-        out.u.acl_resp.max_qos = v.max_qos;
-        out.u.acl_resp.flags = IPC_ACL_RETAIN_OK;
-        out.u.acl_resp.generation = st->generation;
+        decider_acl(st->d, &m->u.acl_req, &out.u.acl_resp);
         break;
-    }
-    case IPC_SESSION_CHECK_REQ: {
-        /* After a reload: is this live session's identity still known? */
-        const struct ipc_session_check_req *r = &m->u.check_req;
-        bool known = r->has_username
-                         ? credentials_known(st->cfg, r->username.p, r->username.len)
-                         : st->cfg->allow_anonymous;
-        if (!known)
-            log_info("client=\"%s\" is no longer allowed after the reload",
-                     log_sanitize(r->client_id.p, r->client_id.len, id, sizeof(id)));
+    case IPC_SESSION_CHECK_REQ:
         out.type = IPC_SESSION_CHECK_RESP;
-        out.u.check_resp.allow = known;
-        out.u.check_resp.generation = st->generation;
+        out.u.check_resp.allow = decider_session_check(st->d, &m->u.check_req);
+        out.u.check_resp.generation = decider_generation(st->d);
         break;
-    }
     case IPC_SESSION_END:
-        return; /* a notification: per-identity connection counts come with the policy */
+        decider_session_end(st->d, &m->u.session_end);
+        return; /* a notification: no answer */
     default:
         log_warn("unexpected message type %u from the worker; ignored", m->type);
         return;
@@ -135,23 +88,25 @@ static void reload(struct auth_state *st)
 {
     struct config *next = malloc(sizeof(*next));
     struct cmdline cl;
-    char err[1024];
+    char err[4096];
     if (!next) {
         log_error("reload: out of memory; keeping the current configuration");
         return;
     }
-    if (cmdline_parse(st->argc, st->argv, &cl, next, err, sizeof(err)) != 0) {
-        log_error("reload failed, keeping the current configuration: %s", err);
+    if (cmdline_parse(st->argc, st->argv, &cl, next, err, sizeof(err)) != 0 ||
+        decider_reload(st->d, next, err, sizeof(err)) != 0) {
+        log_error("reload failed, keeping the current configuration and policy:\n%s", err);
         free(next);
         return;
     }
     *st->cfg = *next;
     free(next);
-    st->generation++;
-    log_info("configuration reloaded: %zu users, anonymous %s, generation %u", st->cfg->n_users,
-             st->cfg->allow_anonymous ? "allowed" : "refused", st->generation);
+    log_info("configuration reloaded: policy %s, anonymous %s, generation %u",
+             st->cfg->policy[0] ? st->cfg->policy : "(built-in rules)",
+             st->cfg->allow_anonymous ? "allowed" : "refused", decider_generation(st->d));
     if (st->have_chan) {
-        struct ipc_msg g = {.type = IPC_GENERATION, .u.generation.generation = st->generation};
+        struct ipc_msg g = {.type = IPC_GENERATION,
+                            .u.generation.generation = decider_generation(st->d)};
         ipc_chan_send(&st->chan, &g);
     }
 }
@@ -194,9 +149,11 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
     st.argc = argc;
     st.argv = argv;
     st.cfg = cfg;
-    st.generation = 1;
-    if (credentials_init() != 0) {
-        log_error("libsodium initialisation failed");
+    char err[4096];
+    /* Policy, plugins and the audit log are opened before the sandbox closes the door. */
+    st.d = decider_new(cfg, err, sizeof(err));
+    if (!st.d) {
+        log_error("cannot start the auth daemon:\n%s", err);
         return 1;
     }
     sigset_t mask;
@@ -219,18 +176,20 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
 
     /* Setup is done: no network, no exec; files only read, beneath the configuration's
      * directory, which SIGHUP re-reads (docs/HARDENING.md). */
-    int keep[3] = {sigfd, cl->ctl_fd, st.have_chan ? st.chan.fd : -1};
+    int keep[5] = {sigfd, cl->ctl_fd, st.have_chan ? st.chan.fd : -1, -1, -1};
+    size_t n_keep = 3 + decider_fds(st.d, keep + 3, 2);
     struct sandbox_plan plan = {.role = SANDBOX_AUTH,
                                 .switch_user = cl->run_as,
                                 .uid = cl->run_uid,
                                 .gid = cl->run_gid,
                                 .allow_root = cfg->sandbox.allow_root,
                                 .keep_fds = keep,
-                                .n_keep = 3,
+                                .n_keep = n_keep,
                                 .config_path = cl->config_path,
                                 .report_fd = cl->ctl_fd};
     if (sandbox_start_role(&plan, cl->no_sandbox) != 0) return 1;
-    log_info("auth daemon ready (generation %u, %zu users)", st.generation, cfg->n_users);
+    log_info("auth daemon ready (generation %u, policy %s)", decider_generation(st.d),
+             cfg->policy[0] ? cfg->policy : "(built-in rules)");
 
     for (;;) {
         struct pollfd p[3] = {{.fd = sigfd, .events = POLLIN},
@@ -253,6 +212,7 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
 #endif
                 } else {
                     log_info("stopping");
+                    decider_free(st.d);
                     return 0;
                 }
             }
@@ -263,6 +223,7 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
             int r = fdpass_recv(cl->ctl_fd, &tag, &fd);
             if (r == 0 || (r < 0 && errno != EAGAIN)) {
                 log_info("supervisor gone; stopping");
+                decider_free(st.d);
                 return 0;
             }
             if (r > 0 && tag == 'P' && fd >= 0) {

@@ -38,8 +38,7 @@ static enum auth_result authenticate(void *ctx, const struct auth_request *req,
         return AUTH_NO_OPINION;
     }
     uint64_t now = clock_ms();
-    bool ok = verify_cache_hit(pb->cache, req->username, req->username_len, pw, pwlen, stored,
-                               now);
+    bool ok = verify_cache_hit(pb->cache, req->username, req->username_len, pw, pwlen, stored, now);
     if (!ok && req->password && password_matches(stored, pw, pwlen)) {
         ok = true;
         verify_cache_put(pb->cache, req->username, req->username_len, pw, pwlen, stored, now);

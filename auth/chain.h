@@ -2,7 +2,7 @@
  *
  * Promises: backends are asked in order; the first ALLOW or DENY decides; when all have no
  * opinion the result is NO_OPINION and the caller applies the anonymous rules (deny by
- * default). The chain owns its backends and destroys them with it. */
+ * default). The chain only lists backends: whoever made them destroys them. */
 #ifndef BULWARK_CHAIN_H
 #define BULWARK_CHAIN_H
 
@@ -15,7 +15,7 @@ struct auth_chain {
     size_t n;
 };
 
-/* Takes ownership of b (destroyed here if the chain is full). Returns 0 or -1. */
+/* Appends b. Returns 0, or -1 if b is NULL or the chain is full. */
 int chain_add(struct auth_chain *c, struct auth_backend *b);
 enum auth_result chain_run(const struct auth_chain *c, const struct auth_request *req,
                            struct auth_outcome *out);

@@ -51,8 +51,8 @@ static void digest(const struct verify_cache *vc, const uint8_t *user, size_t ul
     crypto_generichash_final(&st, out, VC_DIGEST);
 }
 
-bool verify_cache_hit(struct verify_cache *vc, const uint8_t *user, size_t ulen,
-                      const uint8_t *pw, size_t pwlen, const char *stored, uint64_t now_ms)
+bool verify_cache_hit(struct verify_cache *vc, const uint8_t *user, size_t ulen, const uint8_t *pw,
+                      size_t pwlen, const char *stored, uint64_t now_ms)
 {
     if (!vc || !vc->size)
         return false;
@@ -75,8 +75,8 @@ static bool drop_expired(void *ctx, const void *key, size_t len, void *value)
     return (uintptr_t)value <= *(const uint64_t *)ctx;
 }
 
-void verify_cache_put(struct verify_cache *vc, const uint8_t *user, size_t ulen,
-                      const uint8_t *pw, size_t pwlen, const char *stored, uint64_t now_ms)
+void verify_cache_put(struct verify_cache *vc, const uint8_t *user, size_t ulen, const uint8_t *pw,
+                      size_t pwlen, const char *stored, uint64_t now_ms)
 {
     if (!vc || !vc->size)
         return;

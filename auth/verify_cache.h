@@ -16,10 +16,10 @@ struct verify_cache;
 
 struct verify_cache *verify_cache_new(uint32_t size, uint32_t ttl_ms);
 void verify_cache_free(struct verify_cache *vc);
-bool verify_cache_hit(struct verify_cache *vc, const uint8_t *user, size_t ulen,
-                      const uint8_t *pw, size_t pwlen, const char *stored, uint64_t now_ms);
-void verify_cache_put(struct verify_cache *vc, const uint8_t *user, size_t ulen,
-                      const uint8_t *pw, size_t pwlen, const char *stored, uint64_t now_ms);
+bool verify_cache_hit(struct verify_cache *vc, const uint8_t *user, size_t ulen, const uint8_t *pw,
+                      size_t pwlen, const char *stored, uint64_t now_ms);
+void verify_cache_put(struct verify_cache *vc, const uint8_t *user, size_t ulen, const uint8_t *pw,
+                      size_t pwlen, const char *stored, uint64_t now_ms);
 void verify_cache_clear(struct verify_cache *vc);
 size_t verify_cache_count(const struct verify_cache *vc);
 

@@ -41,6 +41,17 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->sandbox.auth.user, CONFIG_NAME_MAX, "bulwark-auth");
     snprintf(cfg->sandbox.auth.group, CONFIG_NAME_MAX, "bulwark");
     cfg->sandbox.allow_root = false;
+    cfg->auth.order[0] = BACKEND_PASSWORD;
+    cfg->auth.order[1] = BACKEND_TOKEN;
+    cfg->auth.order[2] = BACKEND_PLUGINS;
+    cfg->auth.token_leeway_s = 30;
+    cfg->auth.bf_free_failures = 5;
+    cfg->auth.bf_base_delay_ms = 1000;
+    cfg->auth.bf_max_delay_ms = 300000;
+    cfg->auth.bf_window_s = 900;
+    cfg->auth.bf_max_tracked = 100000;
+    cfg->auth.verify_cache_size = 10000;
+    cfg->auth.verify_cache_ttl_s = 300;
     cfg->supervisor.max_restarts = 10;
     cfg->supervisor.restart_window_s = 300;
     cfg->log_level = LOG_INFO;
@@ -494,6 +505,92 @@ static int parse_supervisor(struct parse *p, const yaml_node_t *m)
     return 0;
 }
 
+static int parse_backends(struct parse *p, const yaml_node_t *n)
+{
+    static const char *const kinds[] = {"password", "token", "plugins"};
+    if (want_type(p, n, YAML_SEQUENCE_NODE, "auth.backends") < 0) return -1;
+    uint8_t order[3] = {0};
+    size_t k = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        const yaml_node_t *v = node_at(p, *it);
+        int found = -1;
+        for (size_t i = 0; v->type == YAML_SCALAR_NODE && i < ARRAY_LEN(kinds); i++)
+            if (strcmp(sval(v), kinds[i]) == 0) found = (int)i;
+        if (found < 0)
+            return fail(p, v->start_mark, "'auth.backends': expected password, token or plugins");
+        for (size_t j = 0; j < k; j++)
+            if (order[j] == found + 1)
+                return fail(p, v->start_mark, "'auth.backends': '%s' is listed twice",
+                            kinds[found]);
+        order[k++] = (uint8_t)(found + 1);
+    }
+    memcpy(p->cfg.auth.order, order, sizeof(order));
+    return 0;
+}
+
+static int parse_plugins(struct parse *p, const yaml_node_t *n)
+{
+    static const char *const names[] = {"path", "config"};
+    if (want_type(p, n, YAML_SEQUENCE_NODE, "auth.plugins") < 0) return -1;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        const yaml_node_t *m = node_at(p, *it);
+        if (p->cfg.auth.n_plugins == CONFIG_MAX_PLUGINS)
+            return fail(p, m->start_mark, "at most %d plugins", CONFIG_MAX_PLUGINS);
+        struct config_plugin *pl = &p->cfg.auth.plugins[p->cfg.auth.n_plugins];
+        bool seen[ARRAY_LEN(names)] = {false};
+        if (want_type(p, m, YAML_MAPPING_NODE, "auth.plugins[]") < 0) return -1;
+        for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top;
+             pr++) {
+            const yaml_node_t *k = node_at(p, pr->key), *v = node_at(p, pr->value);
+            int i = map_key(p, k, "a plugin", names, ARRAY_LEN(names), seen);
+            if (i < 0) return -1;
+            if (i == 0 && get_str(p, v, "path", pl->path, sizeof(pl->path)) < 0) return -1;
+            if (i == 0 && pl->path[0] != '/')
+                return fail(p, v->start_mark, "'path': a plugin path must be absolute");
+            if (i == 1 && get_str(p, v, "config", pl->config, sizeof(pl->config)) < 0) return -1;
+        }
+        if (!seen[0]) return fail(p, m->start_mark, "a plugin needs 'path'");
+        p->cfg.auth.n_plugins++;
+    }
+    return 0;
+}
+
+static int parse_auth(struct parse *p, const yaml_node_t *m)
+{
+    static const char *const names[] = {
+        "backends",         "plugins",       "token_leeway_s",     "audit_log",
+        "audit_key",        "bf_free_failures", "bf_base_delay_ms", "bf_max_delay_ms",
+        "bf_window_s",      "bf_max_tracked", "verify_cache_size", "verify_cache_ttl_s"};
+    struct config_auth *a = &p->cfg.auth;
+    bool seen[ARRAY_LEN(names)] = {false};
+    if (want_type(p, m, YAML_MAPPING_NODE, "auth") < 0) return -1;
+    for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
+        const yaml_node_t *k = node_at(p, pr->key), *v = node_at(p, pr->value);
+        int i = map_key(p, k, "auth", names, ARRAY_LEN(names), seen);
+        int rc = -1;
+        switch (i) {
+        case 0: rc = parse_backends(p, v); break;
+        case 1: rc = parse_plugins(p, v); break;
+        case 2: rc = get_u32(p, v, names[i], 0, 600, &a->token_leeway_s); break;
+        case 3: rc = get_str(p, v, names[i], a->audit_log, sizeof(a->audit_log)); break;
+        case 4: rc = get_str(p, v, names[i], a->audit_key, sizeof(a->audit_key)); break;
+        case 5: rc = get_u32(p, v, names[i], 0, 1000, &a->bf_free_failures); break;
+        case 6: rc = get_u32(p, v, names[i], 1, 3600000, &a->bf_base_delay_ms); break;
+        case 7: rc = get_u32(p, v, names[i], 1, 86400000, &a->bf_max_delay_ms); break;
+        case 8: rc = get_u32(p, v, names[i], 1, 86400, &a->bf_window_s); break;
+        case 9: rc = get_u32(p, v, names[i], 1, 10000000, &a->bf_max_tracked); break;
+        case 10: rc = get_u32(p, v, names[i], 0, 10000000, &a->verify_cache_size); break;
+        case 11: rc = get_u32(p, v, names[i], 1, 86400, &a->verify_cache_ttl_s); break;
+        }
+        if (rc < 0) return -1;
+    }
+    if (a->bf_max_delay_ms < a->bf_base_delay_ms)
+        return fail(p, m->start_mark, "'auth': bf_max_delay_ms must be at least bf_base_delay_ms");
+    return 0;
+}
+
 static int parse_log_level(struct parse *p, const yaml_node_t *n)
 {
     static const char *const levels[] = {"error", "warn", "info", "debug"};
@@ -510,8 +607,9 @@ static int parse_log_level(struct parse *p, const yaml_node_t *n)
 
 static int parse_root(struct parse *p, const yaml_node_t *root)
 {
-    static const char *const names[] = {"listeners", "allow_anonymous", "users",     "limits",
-                                        "log_level", "sandbox",         "supervisor"};
+    static const char *const names[] = {"listeners", "allow_anonymous", "users",  "limits",
+                                        "log_level", "sandbox",         "supervisor", "policy",
+                                        "auth"};
     bool seen[ARRAY_LEN(names)] = {false};
     if (!root || is_null(root)) return 0; /* an empty file: every default */
     if (root->type != YAML_MAPPING_NODE)
@@ -543,6 +641,12 @@ static int parse_root(struct parse *p, const yaml_node_t *root)
             break;
         case 6:
             rc = parse_supervisor(p, v);
+            break;
+        case 7:
+            rc = get_str(p, v, "policy", p->cfg.policy, sizeof(p->cfg.policy));
+            break;
+        case 8:
+            rc = parse_auth(p, v);
             break;
         }
         if (rc < 0) return -1;

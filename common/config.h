@@ -66,8 +66,39 @@ struct config_supervisor {
     uint32_t restart_window_s;
 };
 
+#define CONFIG_MAX_PLUGINS 8
+#define CONFIG_PATH_MAX 512
+
+/* The authentication chain of the auth daemon (docs/POLICY.md, docs/PLUGINS.md). */
+enum config_backend { BACKEND_PASSWORD = 1, BACKEND_TOKEN = 2, BACKEND_PLUGINS = 3 };
+
+struct config_plugin {
+    char path[CONFIG_PATH_MAX];
+    char config[1024]; /* handed to the plugin's init; may hold a secret: never logged */
+};
+
+struct config_auth {
+    uint8_t order[3]; /* enum config_backend, in the order asked; 0 ends the list */
+    struct config_plugin plugins[CONFIG_MAX_PLUGINS];
+    size_t n_plugins;
+    uint32_t token_leeway_s;
+    char audit_log[CONFIG_PATH_MAX]; /* "" = no audit log */
+    char audit_key[CONFIG_PATH_MAX]; /* "" = unkeyed chain */
+    /* Brute-force throttling (auth/bruteforce.h). */
+    uint32_t bf_free_failures;
+    uint32_t bf_base_delay_ms;
+    uint32_t bf_max_delay_ms;
+    uint32_t bf_window_s;
+    uint32_t bf_max_tracked;
+    /* Successful password verifications remembered (auth/verify_cache.h). */
+    uint32_t verify_cache_size;
+    uint32_t verify_cache_ttl_s;
+};
+
 struct config {
     char path[512]; /* file loaded, "" for command line only */
+    char policy[CONFIG_PATH_MAX]; /* access policy file, "" = the built-in rules */
+    struct config_auth auth;
     struct config_listener listeners[CONFIG_MAX_LISTENERS];
     size_t n_listeners;
     bool allow_anonymous;

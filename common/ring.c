@@ -3,8 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void *ring_regrow(void *buf, uint32_t head, uint32_t len, uint32_t cap, uint32_t ncap,
-                  size_t elem)
+void *ring_regrow(void *buf, uint32_t head, uint32_t len, uint32_t cap, uint32_t ncap, size_t elem)
 {
     if (ncap < len)
         return NULL;

@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void *ring_regrow(void *buf, uint32_t head, uint32_t len, uint32_t cap, uint32_t ncap,
-                  size_t elem);
+void *ring_regrow(void *buf, uint32_t head, uint32_t len, uint32_t cap, uint32_t ncap, size_t elem);
 
 #endif

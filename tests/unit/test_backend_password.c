@@ -24,8 +24,8 @@ static const char *lookup(void *ctx, const uint8_t *user, size_t ulen)
 
 static struct auth_request req(const char *user, const char *pw)
 {
-    struct auth_request r = {.client_id = (const uint8_t *)"c", .client_id_len = 1,
-                             .peer = "127.0.0.1:1"};
+    struct auth_request r = {
+        .client_id = (const uint8_t *)"c", .client_id_len = 1, .peer = "127.0.0.1:1"};
     if (user) {
         r.username = (const uint8_t *)user;
         r.username_len = strlen(user);

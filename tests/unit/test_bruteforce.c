@@ -10,9 +10,11 @@
 
 #include "bruteforce.h"
 
-static const struct bf_config cfg = {
-    .free_failures = 3, .base_delay_ms = 1000, .max_delay_ms = 8000, .window_s = 60,
-    .max_tracked = 100};
+static const struct bf_config cfg = {.free_failures = 3,
+                                     .base_delay_ms = 1000,
+                                     .max_delay_ms = 8000,
+                                     .window_s = 60,
+                                     .max_tracked = 100};
 
 #define U(s) (const uint8_t *)(s), strlen(s)
 
