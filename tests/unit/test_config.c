@@ -303,7 +303,7 @@ static void test_unknown_keys(void **state)
     (void)state;
     expect_error("log_level: info\nlistners: []\n", 2, 1,
                  "unknown key 'listners' in the top level (allowed: listeners, allow_anonymous, "
-                 "users, limits, log_level, sandbox, supervisor)");
+                 "users, limits, log_level, sandbox, supervisor, policy, auth)");
     expect_error("limits:\n  max_inflight: 5\n  max_infligt: 5\n", 3, 3,
                  "unknown key 'max_infligt' in limits (allowed: max_packet_size,");
     expect_error("listeners:\n  - host: 127.0.0.1\n    port: 1\n    tls: true\n", 4, 5,
@@ -564,6 +564,58 @@ static void test_supervisor_keys(void **state)
     expect_error("supervisor: 5\n", 1, 13, "'supervisor': expected a mapping");
 }
 
+static void test_policy_and_auth_keys(void **state)
+{
+    (void)state;
+    load_ok("policy: policy.yaml\n"
+            "auth:\n"
+            "  backends: [token, password]\n"
+            "  plugins:\n"
+            "    - path: /usr/lib/bulwark/example.so\n"
+            "      config: \"users=/etc/bulwark/users\"\n"
+            "  token_leeway_s: 0\n"
+            "  audit_log: /var/log/bulwark/audit.log\n"
+            "  audit_key: /etc/bulwark/audit.key\n"
+            "  bf_free_failures: 0\n"
+            "  bf_base_delay_ms: 10\n"
+            "  bf_max_delay_ms: 10\n"
+            "  bf_window_s: 1\n"
+            "  bf_max_tracked: 1\n"
+            "  verify_cache_size: 0\n"
+            "  verify_cache_ttl_s: 86400\n");
+    assert_string_equal(cfg->policy, "policy.yaml");
+    assert_int_equal(cfg->auth.order[0], BACKEND_TOKEN);
+    assert_int_equal(cfg->auth.order[1], BACKEND_PASSWORD);
+    assert_int_equal(cfg->auth.order[2], 0); /* plugins not listed: not asked */
+    assert_int_equal(cfg->auth.n_plugins, 1);
+    assert_string_equal(cfg->auth.plugins[0].path, "/usr/lib/bulwark/example.so");
+    assert_string_equal(cfg->auth.plugins[0].config, "users=/etc/bulwark/users");
+    assert_int_equal(cfg->auth.token_leeway_s, 0);
+    assert_string_equal(cfg->auth.audit_log, "/var/log/bulwark/audit.log");
+    assert_int_equal(cfg->auth.bf_max_tracked, 1);
+    assert_int_equal(cfg->auth.verify_cache_size, 0);
+    assert_int_equal(cfg->auth.verify_cache_ttl_s, 86400);
+    /* Defaults: every backend, in the order password, token, plugins. */
+    load_ok("log_level: info\n");
+    assert_int_equal(cfg->auth.order[0], BACKEND_PASSWORD);
+    assert_int_equal(cfg->auth.order[1], BACKEND_TOKEN);
+    assert_int_equal(cfg->auth.order[2], BACKEND_PLUGINS);
+    assert_int_equal(cfg->auth.bf_free_failures, 5);
+    expect_error("auth:\n  backends: [password, ldap]\n", 2, 24,
+                 "'auth.backends': expected password, token or plugins");
+    expect_error("auth:\n  backends: [password, password]\n", 2, 24,
+                 "'password' is listed twice");
+    expect_error("auth:\n  plugins:\n    - path: relative.so\n", 3, 13,
+                 "a plugin path must be absolute");
+    expect_error("auth:\n  plugins:\n    - config: x\n", 3, 7, "a plugin needs 'path'");
+    expect_error("auth:\n  token_leeway_s: 601\n", 2, 19,
+                 "'token_leeway_s': 601 is out of range (0..600)");
+    expect_error("auth:\n  bf_base_delay_ms: 100\n  bf_max_delay_ms: 10\n", 2, 3,
+                 "bf_max_delay_ms must be at least bf_base_delay_ms");
+    expect_error("auth:\n  audit: x\n", 2, 3, "unknown key 'audit' in auth (allowed: backends,");
+    expect_error("policy: [a]\n", 1, 9, "'policy'");
+}
+
 static void test_name_ok(void **state)
 {
     (void)state;
@@ -734,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_parse_listen),
         cmocka_unit_test(test_sandbox_keys),
         cmocka_unit_test(test_supervisor_keys),
+        cmocka_unit_test(test_policy_and_auth_keys),
         cmocka_unit_test(test_name_ok),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
