@@ -31,7 +31,8 @@ struct auth_state {
 static void set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 static void open_channel(struct auth_state *st, int fd)
@@ -93,8 +94,10 @@ static void reload(struct auth_state *st)
         log_error("reload: out of memory; keeping the current configuration");
         return;
     }
-    if (cmdline_parse(st->argc, st->argv, &cl, next, err, sizeof(err)) != 0 ||
-        decider_reload(st->d, next, err, sizeof(err)) != 0) {
+    bool cfg_ok = cmdline_parse(st->argc, st->argv, &cl, next, err, sizeof(err)) == 0;
+    if (!cfg_ok)
+        decider_reload_refused(st->d, err);
+    if (!cfg_ok || decider_reload(st->d, next, err, sizeof(err)) != 0) {
         log_error("reload failed, keeping the current configuration and policy:\n%s", err);
         free(next);
         return;
@@ -139,13 +142,16 @@ static void serve_channel(struct auth_state *st)
             drop_channel(st, ipc_err_str(rc));
             return;
         }
-        if (n == -2) return;
+        if (n == -2)
+            return;
     }
 }
 
 int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cfg)
 {
     static struct auth_state st;
+    if (!cl->no_sandbox)
+        sandbox_watch(SANDBOX_AUTH, cl->ctl_fd);
     st.argc = argc;
     st.argv = argv;
     st.cfg = cfg;
@@ -174,10 +180,11 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
     set_nonblock(cl->ctl_fd);
     open_channel(&st, cl->ipc_fd);
 
-    /* Setup is done: no network, no exec; files only read, beneath the configuration's
-     * directory, which SIGHUP re-reads (docs/HARDENING.md). */
+    /* Setup is done: no network, no exec; files only read, beneath the directories of the
+     * configuration and the policy, which SIGHUP re-reads (docs/HARDENING.md). */
     int keep[5] = {sigfd, cl->ctl_fd, st.have_chan ? st.chan.fd : -1, -1, -1};
     size_t n_keep = 3 + decider_fds(st.d, keep + 3, 2);
+    char policy[CONFIG_PATH_MAX + sizeof(cfg->path)];
     struct sandbox_plan plan = {.role = SANDBOX_AUTH,
                                 .switch_user = cl->run_as,
                                 .uid = cl->run_uid,
@@ -185,9 +192,13 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
                                 .allow_root = cfg->sandbox.allow_root,
                                 .keep_fds = keep,
                                 .n_keep = n_keep,
-                                .config_path = cl->config_path,
                                 .report_fd = cl->ctl_fd};
-    if (sandbox_start_role(&plan, cl->no_sandbox) != 0) return 1;
+    if (cl->config_path)
+        plan.read_files[plan.n_read_files++] = cl->config_path;
+    if (config_policy_path(cfg, policy, sizeof(policy))[0])
+        plan.read_files[plan.n_read_files++] = policy;
+    if (sandbox_start_role(&plan, cl->no_sandbox) != 0)
+        return 1;
     log_info("auth daemon ready (generation %u, policy %s)", decider_generation(st.d),
              cfg->policy[0] ? cfg->policy : "(built-in rules)");
 
@@ -195,9 +206,11 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
         struct pollfd p[3] = {{.fd = sigfd, .events = POLLIN},
                               {.fd = cl->ctl_fd, .events = POLLIN},
                               {.fd = st.have_chan ? st.chan.fd : -1, .events = POLLIN}};
-        if (st.have_chan && ipc_chan_pending_output(&st.chan)) p[2].events |= POLLOUT;
+        if (st.have_chan && ipc_chan_pending_output(&st.chan))
+            p[2].events |= POLLOUT;
         if (poll(p, 3, -1) < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             log_error("poll: %s", strerror(errno));
             return 1;
         }
@@ -231,9 +244,12 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
                 open_channel(&st, fd);
                 continue;
             }
-            if (r > 0 && fd >= 0) close(fd);
+            if (r > 0 && fd >= 0)
+                close(fd);
         }
-        if (st.have_chan && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) serve_channel(&st);
-        if (st.have_chan && ipc_chan_flush(&st.chan) < 0) drop_channel(&st, strerror(errno));
+        if (st.have_chan && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
+            serve_channel(&st);
+        if (st.have_chan && ipc_chan_flush(&st.chan) < 0)
+            drop_channel(&st, strerror(errno));
     }
 }

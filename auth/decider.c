@@ -253,14 +253,25 @@ uint32_t decider_generation(const struct decider *d)
     return d->generation;
 }
 
+void decider_reload_refused(struct decider *d, const char *why)
+{
+    /* The first line says where: "FILE:LINE:COLUMN: message". */
+    size_t n = strcspn(why, "\n");
+    struct audit_field f[] = {F("result", "refused"), FB("reason", why, n)};
+    audit(d, "reload", f, 2);
+}
+
 int decider_reload(struct decider *d, const struct config *cfg, char *err, size_t errlen)
 {
     struct policy *np = NULL;
-    if (cfg->policy[0] && !(np = load_policy(cfg, err, errlen)))
+    if (cfg->policy[0] && !(np = load_policy(cfg, err, errlen))) {
+        decider_reload_refused(d, err);
         return -1;
+    }
     struct auth_backend *nt = make_token_backend(cfg, np, err, errlen);
     if (!nt && issuer_count(np)) {
         policy_free(np);
+        decider_reload_refused(d, err);
         return -1;
     }
     /* Plugins and the audit log stay as started: changing them takes a restart. */
@@ -280,8 +291,9 @@ int decider_reload(struct decider *d, const struct config *cfg, char *err, size_
     d->generation++;
     char gen[16];
     snprintf(gen, sizeof(gen), "%u", d->generation);
-    struct audit_field f[] = {F("generation", gen), F("policy", cfg->policy)};
-    audit(d, "reload", f, 2);
+    struct audit_field f[] = {F("result", "accepted"), F("generation", gen),
+                              F("policy", cfg->policy)};
+    audit(d, "reload", f, 3);
     return 0;
 }
 

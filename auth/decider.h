@@ -30,6 +30,8 @@ struct decider *decider_new(const struct config *cfg, char *err, size_t errlen);
 void decider_free(struct decider *d);
 /* Takes the new configuration (and its policy) or keeps everything. Returns 0 or -1. */
 int decider_reload(struct decider *d, const struct config *cfg, char *err, size_t errlen);
+/* Audits a reload refused before the decider saw it (e.g. bulwark.yaml did not load). */
+void decider_reload_refused(struct decider *d, const char *why);
 uint32_t decider_generation(const struct decider *d);
 
 /* The principal string in out->identity points into principal (cap >= 256). */

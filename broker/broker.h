@@ -168,6 +168,8 @@ struct session {
     uint64_t match_stamp; /* de-duplicates overlapping subscriptions per publish */
     uint32_t match_slot;
 
+    char *owner; /* principal of the identity that made it (see auth/decider.c) */
+    uint16_t owner_len;
     uint32_t reqs_in_flight; /* auth requests (re-checks) that name this session */
     uint32_t checked_gen;    /* policy generation its subscriptions were checked under */
 };
@@ -254,6 +256,7 @@ bool conn_output_full(const struct worker *w, const struct conn *c);
 /* session.c */
 struct session *session_new(struct worker *w, const uint8_t *id, uint16_t id_len, bool clean);
 void session_destroy(struct worker *w, struct session *s);
+int session_set_owner(struct session *s, const char *principal, uint16_t len);
 void session_deliver(struct worker *w, struct session *s, struct msg *m, uint8_t qos, bool retain);
 void session_resume(struct worker *w, struct session *s); /* resend inflight, then pump */
 void session_puback(struct worker *w, struct session *s, uint16_t pid);

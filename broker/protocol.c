@@ -151,13 +151,24 @@ static void finalize_connect(struct worker *w, struct conn *c)
         conn_close(w, s->conn, "session taken over");
         s = strmap_get(&w->sessions, c->client_id, c->client_id_len); /* may be gone */
     }
-    if (s && c->clean_session) {
+    /* A persistent session belongs to the identity that made it: another identity using
+     * the same client id starts afresh and inherits no subscription or queued message. */
+    bool foreign = s && (s->owner_len != c->identity_len ||
+                         memcmp(s->owner, c->identity, c->identity_len) != 0);
+    if (foreign)
+        log_info("client \"%.64s\" resumed by another identity: its old session is dropped",
+                 s->client_id);
+    if (s && (c->clean_session || foreign)) {
         session_destroy(w, s);
         s = NULL;
     }
     bool present = s != NULL;
     if (!s) {
         s = session_new(w, (const uint8_t *)c->client_id, c->client_id_len, c->clean_session);
+        if (s && session_set_owner(s, c->identity, c->identity_len) != 0) {
+            session_destroy(w, s);
+            s = NULL;
+        }
         if (!s) {
             log_warn("cannot create a session for %s (max_sessions %u reached or no memory)",
                      c->peer, w->lim->max_sessions);
@@ -225,7 +236,7 @@ static const char *payload_refusal(const struct verdict *v, const struct mqtt_pu
 static void apply_publish(struct worker *w, struct conn *c, const struct mqtt_publish *p,
                           const struct verdict *v)
 {
-    const char *why = !v         ? "no verdict (auth daemon unavailable)"
+    const char *why = !v          ? "no verdict (auth daemon unavailable)"
                       : !v->allow ? "denied by policy"
                                   : payload_refusal(v, p);
     if (!why) {
@@ -397,12 +408,24 @@ void proto_acl_verdict(struct worker *w, struct conn *c, enum wait_kind kind, ui
     uint8_t max_qos = resp ? resp->max_qos : 0;
     struct mqtt_packet pk;
     switch (kind) {
-    case WAIT_WILL_ACL:
-        if (!allow)
-            refuse(w, c, MQTT_CONNACK_NOT_AUTHORIZED, "will topic not allowed");
+    case WAIT_WILL_ACL: {
+        /* A will is a publish made later on the client's behalf: it must pass every rule a
+         * PUBLISH would (QoS, retain, payload), or the CONNECT is refused. */
+        const char *why = "will topic not allowed";
+        if (allow) {
+            struct verdict v = verdict_from(w, resp);
+            struct mqtt_publish wp = {
+                .qos = c->will->qos,
+                .retain = c->will->retain,
+                .payload = {.p = c->will->payload, .len = c->will->payload_len}};
+            why = payload_refusal(&v, &wp);
+        }
+        if (why)
+            refuse(w, c, MQTT_CONNACK_NOT_AUTHORIZED, why);
         else
             finalize_connect(w, c);
         return;
+    }
     case WAIT_PUBLISH_ACL:
         if (mqtt_decode(c->pend_byte0, c->pend, c->pend_len, c->proto, true, &pk) != MQTT_OK) {
             clear_pending(c);

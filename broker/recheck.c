@@ -55,8 +55,7 @@ void recheck_continue(struct worker *w)
     struct pass ps = {.w = w};
     strmap_each(&w->sessions, check_one, &ps);
     if (!ps.out_of_budget) {
-        log_info("re-check of %zu sessions under the new policy sent",
-                 strmap_count(&w->sessions));
+        log_info("re-check of %zu sessions under the new policy sent", strmap_count(&w->sessions));
         w->recheck_gen = 0;
     }
 }
@@ -71,6 +70,10 @@ void recheck_session_verdict(struct worker *w, struct session *s, bool allow)
     /* A session whose identity is gone is not kept for a later reconnect either
      * (a clean session is destroyed by the close itself). */
     bool persistent = !s->clean;
+    /* Its will was allowed under the old policy: an identity that lost its rights does not
+     * get a last publish under the new one. */
+    msg_unref(s->conn->will);
+    s->conn->will = NULL;
     conn_close(w, s->conn, "identity removed from the policy");
     if (persistent)
         session_destroy(w, s);

@@ -50,7 +50,21 @@ void session_destroy(struct worker *w, struct session *s)
     if (s->reqs_in_flight)
         auth_client_forget_session(w, s);
     free(s->client_id);
+    free(s->owner);
     free(s);
+}
+
+int session_set_owner(struct session *s, const char *principal, uint16_t len)
+{
+    char *o = malloc(len ? len : 1);
+    if (!o)
+        return -1;
+    if (len)
+        memcpy(o, principal, len);
+    free(s->owner);
+    s->owner = o;
+    s->owner_len = len;
+    return 0;
 }
 
 static bool pid_in_use(const struct session *s, uint16_t pid)

@@ -61,7 +61,7 @@ class Broker:
 
     def __init__(self, kind, workdir, name="broker", allow_anonymous=True, users=None,
                  limits=None, listeners=1, env=None, quick_start=False, sandbox=True,
-                 sandbox_config=None, extra_config="", args=(), pass_fds=()):
+                 sandbox_config=None, extra_config="", args=(), pass_fds=(), policy=None):
         self.kind = kind
         self.workdir = workdir
         self.name = name
@@ -79,6 +79,7 @@ class Broker:
         self.extra_config = extra_config  # YAML appended to bulwark's config
         self.args = list(args)            # extra bulwarkd arguments
         self.pass_fds = tuple(pass_fds)   # descriptors bulwarkd inherits
+        self.policy = policy              # text of an access policy (policy: key), or None
         self.ports = [free_port() for _ in range(listeners)]
         self.port = self.ports[0]
         self.proc = None
@@ -92,6 +93,8 @@ class Broker:
             os.chmod(self.conf_dir, 0o750)
         self.conf_path = os.path.join(self.conf_dir,
                                       name + (".yaml" if kind == "bulwark" else ".conf"))
+        # Next to the config: the auth daemon re-reads it there on SIGHUP.
+        self.policy_path = os.path.join(self.conf_dir, name + ".policy.yaml")
         self.seen_children = set()
         self.stopped = False
         self.expect_violations = False  # a test that forces one sets this
@@ -103,11 +106,16 @@ class Broker:
             text = self._bulwark_config()
         else:
             text = self._mosquitto_config()
-        with open(self.conf_path, "w") as f:
+        self._write_conf_file(self.conf_path, text)
+        if self.kind == "bulwark" and self.policy is not None:
+            self._write_conf_file(self.policy_path, self.policy)
+
+    def _write_conf_file(self, path, text):
+        with open(path, "w") as f:
             f.write(text)
         if self.conf_dir != self.workdir:
-            os.chown(self.conf_path, 0, grp.getgrnam(SANDBOX_GROUP).gr_gid)
-            os.chmod(self.conf_path, 0o640)
+            os.chown(path, 0, grp.getgrnam(SANDBOX_GROUP).gr_gid)
+            os.chmod(path, 0o640)
 
     def _bulwark_config(self):
         lines = ["listeners:"]
@@ -128,6 +136,8 @@ class Broker:
                 lines.append("  %s: {user: %s, group: %s}" % (role, user, group))
         else:
             lines.append(self.sandbox_config.rstrip("\n"))
+        if self.policy is not None:
+            lines.append("policy: %s" % _yaml_str(self.policy_path))
         lines.append("log_level: info")
         return "\n".join(lines) + "\n" + self.extra_config
 
@@ -320,6 +330,12 @@ class Broker:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
         raise RuntimeError("no %s for pid %d" % (field, pid))
+
+    def set_policy(self, text):
+        """Rewrites the policy file and sends SIGHUP so the broker reloads it."""
+        self.policy = text
+        self._write_conf_file(self.policy_path, text)
+        self.proc.send_signal(signal.SIGHUP)
 
     def set_users(self, users):
         """Rewrites the users list and sends SIGHUP so the broker reloads it."""

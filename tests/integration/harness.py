@@ -1,6 +1,12 @@
-"""Client-side helpers shared by tests: tracked raw clients and a canary pub/sub pair."""
+"""Client-side helpers shared by tests: tracked raw clients, a canary pub/sub pair, and an
+EdDSA token issuer."""
 
+import base64
 import itertools
+import json
+import os
+import subprocess
+import tempfile
 
 import mqttraw
 
@@ -50,3 +56,35 @@ class Canary:
         self.pub.publish(self.topic, payload, qos=1)
         msg = self.sub.receive()
         assert (msg.topic, msg.payload) == (self.topic, payload), "canary traffic disturbed"
+
+
+def b64url(data):
+    """Unpadded base64url, as JWS uses it."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Ed25519Issuer:
+    """A token issuer with a fresh Ed25519 key made by openssl; signs compact JWS (EdDSA)."""
+
+    def __init__(self, workdir, name="issuer"):
+        self.key_path = os.path.join(workdir, name + ".pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", self.key_path],
+                       check=True, capture_output=True, timeout=30)
+        der = subprocess.run(["openssl", "pkey", "-in", self.key_path, "-pubout", "-outform",
+                              "DER"], check=True, capture_output=True, timeout=30).stdout
+        # SubjectPublicKeyInfo for Ed25519 ends with the raw 32-byte key
+        self.public_key_b64 = base64.b64encode(der[-32:]).decode()
+
+    def sign(self, claims, header=None):
+        """The token for claims (a dict, or bytes used as the encoded claims verbatim)."""
+        header = header or {"alg": "EdDSA", "typ": "JWT"}
+        body = claims if isinstance(claims, bytes) else json.dumps(claims).encode()
+        signing_input = b64url(json.dumps(header).encode()) + "." + b64url(body)
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(signing_input.encode())
+            f.flush()
+            sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey",
+                                  self.key_path, "-in", f.name], check=True,
+                                 capture_output=True, timeout=30).stdout
+        assert len(sig) == 64, "an Ed25519 signature is 64 bytes, openssl gave %d" % len(sig)
+        return signing_input + "." + b64url(sig)
