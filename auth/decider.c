@@ -238,7 +238,8 @@ void decider_free(struct decider *d)
     if (d->token)
         d->token->destroy(d->token->ctx);
     for (size_t i = 0; i < d->n_plugins; i++)
-        d->plugins[i]->destroy(d->plugins[i]->ctx);
+        if (d->plugins[i])
+            d->plugins[i]->destroy(d->plugins[i]->ctx);
     policy_free(d->policy);
     verify_cache_free(d->vcache);
     bf_free(d->bf);

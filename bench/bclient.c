@@ -36,18 +36,21 @@ int bloop_init(struct bloop *l, const char *host, uint16_t port)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(host, portstr, &hints, &ai);
-    if (rc != 0) return fail(l, "resolve %s: %s", host, gai_strerror(rc));
+    if (rc != 0)
+        return fail(l, "resolve %s: %s", host, gai_strerror(rc));
     memcpy(&l->addr, ai->ai_addr, ai->ai_addrlen);
     l->addrlen = ai->ai_addrlen;
     freeaddrinfo(ai);
     l->ep = epoll_create1(EPOLL_CLOEXEC);
-    if (l->ep < 0) return fail(l, "epoll_create1: %s", strerror(errno));
+    if (l->ep < 0)
+        return fail(l, "epoll_create1: %s", strerror(errno));
     return 0;
 }
 
 void bloop_fini(struct bloop *l)
 {
-    if (l->ep >= 0) close(l->ep);
+    if (l->ep >= 0)
+        close(l->ep);
     l->ep = -1;
 }
 
@@ -55,7 +58,8 @@ static int bbuf_init(struct bbuf *b, size_t cap, size_t max)
 {
     memset(b, 0, sizeof *b);
     b->p = malloc(cap);
-    if (!b->p) return -1;
+    if (!b->p)
+        return -1;
     b->cap = cap;
     b->max = max;
     return 0;
@@ -68,7 +72,8 @@ int bclient_init(struct bclient *c, unsigned idx, const char *id, size_t in_cap,
     c->idx = idx;
     snprintf(c->id, sizeof c->id, "%s", id);
     size_t out_cap = out_max < 4096 ? out_max : 4096;
-    if (bbuf_init(&c->in, in_cap, in_cap) < 0) return -1;
+    if (bbuf_init(&c->in, in_cap, in_cap) < 0)
+        return -1;
     if (bbuf_init(&c->out, out_cap, out_max) < 0) {
         free(c->in.p);
         c->in.p = NULL;
@@ -81,6 +86,12 @@ void bclient_set_sub(struct bclient *c, const char *filter, uint8_t qos)
 {
     snprintf(c->filter, sizeof c->filter, "%s", filter ? filter : "");
     c->sub_qos = qos;
+}
+
+void bclient_set_auth(struct bclient *c, const char *user, const char *pass)
+{
+    snprintf(c->user, sizeof c->user, "%s", user ? user : "");
+    snprintf(c->pass, sizeof c->pass, "%s", user && pass ? pass : "");
 }
 
 void bclient_close(struct bclient *c)
@@ -118,19 +129,23 @@ bool bclient_out_pending(const struct bclient *c)
 uint8_t *bclient_reserve(struct bclient *c, size_t n)
 {
     struct bbuf *b = &c->out;
-    if (b->cap - b->len >= n) return b->p + b->len;
+    if (b->cap - b->len >= n)
+        return b->p + b->len;
     if (b->off > 0) {
         memmove(b->p, b->p + b->off, b->len - b->off);
         b->len -= b->off;
         b->off = 0;
-        if (b->cap - b->len >= n) return b->p + b->len;
+        if (b->cap - b->len >= n)
+            return b->p + b->len;
     }
-    if (n > b->max - b->len) return NULL;
+    if (n > b->max - b->len)
+        return NULL;
     size_t cap = b->cap;
     while (cap - b->len < n)
         cap = cap * 2 > b->max ? b->max : cap * 2;
     uint8_t *p = realloc(b->p, cap);
-    if (!p) return NULL;
+    if (!p)
+        return NULL;
     b->p = p;
     b->cap = cap;
     return b->p + b->len;
@@ -147,22 +162,27 @@ int bclient_flush(struct bloop *l, struct bclient *c)
     while (b->len > b->off) {
         ssize_t w = send(c->fd, b->p + b->off, b->len - b->off, MSG_NOSIGNAL);
         if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
             return fail(l, "%s: send: %s", c->id, strerror(errno));
         }
         b->off += (size_t)w;
     }
-    if (b->off == b->len) b->off = b->len = 0;
+    if (b->off == b->len)
+        b->off = b->len = 0;
     bool want = b->len > b->off;
-    if (want != c->out_watched) return watch(l, c, want, EPOLL_CTL_MOD);
+    if (want != c->out_watched)
+        return watch(l, c, want, EPOLL_CTL_MOD);
     return 0;
 }
 
 static int send_packet(struct bloop *l, struct bclient *c, const uint8_t *pkt, size_t n)
 {
     uint8_t *dst = bclient_reserve(c, n);
-    if (!dst) return fail(l, "%s: write backlog full", c->id);
+    if (!dst)
+        return fail(l, "%s: write backlog full", c->id);
     memcpy(dst, pkt, n);
     bclient_commit(c, n);
     return bclient_flush(l, c);
@@ -175,10 +195,13 @@ static int send_connect(struct bloop *l, struct bclient *c)
         .clean_session = true,
         .keepalive = KEEPALIVE_S,
         .client_id = c->id,
+        .username = c->user[0] ? c->user : NULL,
+        .password = c->user[0] ? c->pass : NULL,
     };
-    uint8_t pkt[128];
+    uint8_t pkt[256];
     size_t n = mqtt_encode_connect(pkt, sizeof pkt, &o);
-    if (n == 0) return fail(l, "%s: CONNECT does not encode", c->id);
+    if (n == 0)
+        return fail(l, "%s: CONNECT does not encode", c->id);
     c->st = BC_CONNACK;
     return send_packet(l, c, pkt, n);
 }
@@ -204,7 +227,8 @@ static int dispatch(struct bloop *l, struct bclient *c, const struct mqtt_packet
         }
         uint8_t pkt[128];
         size_t n = mqtt_encode_subscribe(pkt, sizeof pkt, 1, c->filter, c->sub_qos);
-        if (n == 0) return fail(l, "%s: SUBSCRIBE does not encode", c->id);
+        if (n == 0)
+            return fail(l, "%s: SUBSCRIBE does not encode", c->id);
         c->st = BC_SUBACK;
         return send_packet(l, c, pkt, n);
     }
@@ -216,8 +240,10 @@ static int dispatch(struct bloop *l, struct bclient *c, const struct mqtt_packet
         became_ready(l, c);
         return 0;
     }
-    if (p->type == MQTT_PINGRESP) return 0;
-    if (c->on_packet) c->on_packet(c, p, c->ctx);
+    if (p->type == MQTT_PINGRESP)
+        return 0;
+    if (c->on_packet)
+        c->on_packet(c, p, c->ctx);
     return 0;
 }
 
@@ -232,18 +258,22 @@ static int parse(struct bloop *l, struct bclient *c)
         const uint8_t *p = b->p + b->off;
         size_t avail = b->len - b->off;
         int rc = mqtt_fixed_header(p, avail, &byte0, &rem, &hl);
-        if (rc == MQTT_NEED_MORE) break;
-        if (rc != MQTT_OK) return fail(l, "%s: bad fixed header from broker", c->id);
+        if (rc == MQTT_NEED_MORE)
+            break;
+        if (rc != MQTT_OK)
+            return fail(l, "%s: bad fixed header from broker", c->id);
         if (rem > b->cap - hl)
             return fail(l, "%s: %u-byte packet exceeds the read buffer", c->id, rem);
-        if (avail - hl < rem) break;
+        if (avail - hl < rem)
+            break;
         struct mqtt_packet pkt;
         rc = mqtt_decode(byte0, p + hl, rem, MQTT_PROTO_311, false, &pkt);
         if (rc != MQTT_OK)
             return fail(l, "%s: packet type %u from broker: %s", c->id, byte0 >> 4,
                         mqtt_err_str(rc));
         b->off += hl + rem;
-        if (dispatch(l, c, &pkt) < 0) return -1;
+        if (dispatch(l, c, &pkt) < 0)
+            return -1;
     }
     if (b->off == b->len) {
         b->off = b->len = 0;
@@ -261,18 +291,24 @@ static int on_readable(struct bloop *l, struct bclient *c)
     for (int i = 0; i < READS_PER_WAKE; i++) {
         size_t room = b->cap - b->len;
         ssize_t r = recv(c->fd, b->p + b->len, room, 0);
-        if (r == 0) return fail(l, "%s: broker closed the connection", c->id);
+        if (r == 0)
+            return fail(l, "%s: broker closed the connection", c->id);
         if (r < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
             return fail(l, "%s: recv: %s", c->id, strerror(errno));
         }
         c->rx_at = bench_now_ns();
         b->len += (size_t)r;
-        if (parse(l, c) < 0) return -1;
-        if ((size_t)r < room) break; /* drained: level-triggered epoll reports any later data */
+        if (parse(l, c) < 0)
+            return -1;
+        if ((size_t)r < room)
+            break; /* drained: level-triggered epoll reports any later data */
     }
-    if (bclient_out_pending(c)) return bclient_flush(l, c);
+    if (bclient_out_pending(c))
+        return bclient_flush(l, c);
     return 0;
 }
 
@@ -280,24 +316,29 @@ static int on_connected(struct bloop *l, struct bclient *c)
 {
     int err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err != 0) return fail(l, "%s: connect: %s", c->id, strerror(err));
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err != 0)
+        return fail(l, "%s: connect: %s", c->id, strerror(err));
     return send_connect(l, c);
 }
 
 static int start(struct bloop *l, struct bclient *c)
 {
     c->fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) return fail(l, "%s: socket: %s", c->id, strerror(errno));
+    if (c->fd < 0)
+        return fail(l, "%s: socket: %s", c->id, strerror(errno));
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     l->handshaking++;
     c->st = BC_TCP;
     if (connect(c->fd, (const struct sockaddr *)&l->addr, l->addrlen) == 0) {
-        if (watch(l, c, false, EPOLL_CTL_ADD) < 0) return -1;
+        if (watch(l, c, false, EPOLL_CTL_ADD) < 0)
+            return -1;
         return send_connect(l, c);
     }
-    if (errno != EINPROGRESS) return fail(l, "%s: connect: %s", c->id, strerror(errno));
+    if (errno != EINPROGRESS)
+        return fail(l, "%s: connect: %s", c->id, strerror(errno));
     return watch(l, c, true, EPOLL_CTL_ADD);
 }
 
@@ -309,9 +350,11 @@ int bloop_connect_all(struct bloop *l, struct bclient **cs, size_t n, unsigned m
     size_t next = 0;
     while (l->ready < target) {
         while (next < n && l->handshaking < max_pending) {
-            if (start(l, cs[next++]) < 0) return -1;
+            if (start(l, cs[next++]) < 0)
+                return -1;
         }
-        if (bloop_poll(l, 50 * 1000000) < 0) return -1;
+        if (bloop_poll(l, 50 * 1000000) < 0)
+            return -1;
         if (bench_now_ns() > deadline)
             return fail(l, "setup timed out: %u of %zu clients ready",
                         l->ready - (target - (unsigned)n), n);
@@ -322,13 +365,16 @@ int bloop_connect_all(struct bloop *l, struct bclient **cs, size_t n, unsigned m
 static int handle(struct bloop *l, struct bclient *c, uint32_t events)
 {
     if (c->st == BC_TCP) {
-        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return 0;
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return 0;
         return on_connected(l, c);
     }
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-        if (on_readable(l, c) < 0) return -1;
+        if (on_readable(l, c) < 0)
+            return -1;
     }
-    if ((events & EPOLLOUT) && bclient_out_pending(c)) return bclient_flush(l, c);
+    if ((events & EPOLLOUT) && bclient_out_pending(c))
+        return bclient_flush(l, c);
     return 0;
 }
 
@@ -343,11 +389,13 @@ int bloop_poll(struct bloop *l, int64_t timeout_ns)
     }
     int n = epoll_pwait2(l->ep, evs, 256, tsp, NULL);
     if (n < 0) {
-        if (errno == EINTR) return 0;
+        if (errno == EINTR)
+            return 0;
         return fail(l, "epoll_pwait2: %s", strerror(errno));
     }
     for (int i = 0; i < n; i++) {
-        if (handle(l, evs[i].data.ptr, evs[i].events) < 0) return -1;
+        if (handle(l, evs[i].data.ptr, evs[i].events) < 0)
+            return -1;
     }
     return n;
 }

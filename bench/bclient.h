@@ -51,6 +51,8 @@ struct bclient {
     unsigned idx;     /* caller's index, free for callbacks */
     char id[48];
     char filter[64]; /* empty: no SUBSCRIBE during setup */
+    char user[64];   /* empty: CONNECT without user name and password */
+    char pass[64];
     uint8_t sub_qos;
     struct bbuf in, out;
     uint64_t rx_at;
@@ -74,6 +76,8 @@ void bloop_fini(struct bloop *l);
 int bclient_init(struct bclient *c, unsigned idx, const char *id, size_t in_cap, size_t out_max);
 /* filter NULL: the client only connects. */
 void bclient_set_sub(struct bclient *c, const char *filter, uint8_t qos);
+/* CONNECT carries this user name and password (user NULL: neither). */
+void bclient_set_auth(struct bclient *c, const char *user, const char *pass);
 /* Sends DISCONNECT if the client is ready (best effort), closes the socket, frees buffers. */
 void bclient_close(struct bclient *c);
 

@@ -8,6 +8,7 @@
 #define BULWARK_BENCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Bounds on the sizes a user may ask for: they size allocations. */
@@ -15,6 +16,8 @@
 #define BENCH_MAX_MESSAGES 100000000ul
 #define BENCH_MIN_PAYLOAD 16u
 #define BENCH_MAX_PAYLOAD 65536u
+#define BENCH_MAX_USERS 100000u
+#define BENCH_CRED_MAX 32 /* a bench user name or password, with its NUL */
 
 struct bench_opts {
     const char *host;
@@ -32,6 +35,10 @@ struct bench_opts {
     unsigned warmup;        /* latency: first messages left out of the percentiles */
     unsigned settle_ms;     /* idle: wait before reading the RSS after setup */
     unsigned timeout_ms;    /* no progress for this long ends a run (the rest counts lost) */
+    bool auth;              /* clients log in as bench users (fanin-*-acl, connect-auth-*) */
+    unsigned users;         /* bench users taken, bench-u0 .. bench-u<users-1> */
+    unsigned long connects; /* connect-auth-cached: CONNECT cycles per run, at least */
+    unsigned parallel;      /* connect-auth: cycles in progress at once */
 };
 
 uint64_t bench_now_ns(void);
@@ -55,7 +62,17 @@ uint32_t bench_get_u32(const uint8_t *p);
 uint64_t bench_get_u64(const uint8_t *p);
 void bench_put_u64(uint8_t *p, uint64_t v);
 
+/* The bench users, the same in both brokers' password files (bench/run.sh makes them):
+ * user i is "bench-u<i>" with password "bench-pw-<i>". i < BENCH_MAX_USERS. */
+void bench_user(unsigned i, char user[BENCH_CRED_MAX], char pw[BENCH_CRED_MAX]);
+
+/* Sorts v[0..n) and returns its median (nearest rank), 0 for n == 0. */
+double bench_median(double *v, size_t n);
+
+/* fanin-q0/q1, and fanin-q0-acl/q1-acl when o->auth (every client logs in). */
 int scen_fanin(const struct bench_opts *o, int qos);
+/* connect-auth-cold (cached false) and connect-auth-cached. */
+int scen_connect(const struct bench_opts *o, bool cached);
 int scen_fanout(const struct bench_opts *o);
 int scen_latency(const struct bench_opts *o);
 int scen_idle(const struct bench_opts *o);

@@ -16,6 +16,8 @@ static void usage(FILE *f)
 {
     fputs("usage: bulwark-bench SCENARIO [options]\n"
           "scenarios: fanin-q0 fanin-q1 fanout latency idle\n"
+          "           fanin-q0-acl fanin-q1-acl (fanin, every client logged in as a bench user)\n"
+          "           connect-auth-cold connect-auth-cached (login cycles)\n"
           "           free-port (prints an unused TCP port on 127.0.0.1)\n"
           "options (0 or absent: the scenario's default):\n"
           "  --host H          broker address (127.0.0.1)\n"
@@ -33,7 +35,13 @@ static void usage(FILE *f)
           "  --rate N          latency: messages per second (5000)\n"
           "  --warmup N        latency: first messages not measured (1000)\n"
           "  --settle-ms N     idle: pause before the second RSS reading (500)\n"
-          "  --timeout-ms N    no progress for this long ends a run (500)\n",
+          "  --timeout-ms N    no progress for this long ends a run (500)\n"
+          "  --users N         bench users taken (bench-u<i>, password bench-pw-<i>):\n"
+          "                    fanin-*-acl publishers + 1, connect-auth-cold 50 (one login\n"
+          "                    each), connect-auth-cached 1\n"
+          "  --connects N      connect-auth-cached: timed logins, at least (2000; more until\n"
+          "                    --min-ms has passed)\n"
+          "  --parallel N      connect-auth: logins in progress at once (1)\n",
           f);
 }
 
@@ -52,7 +60,8 @@ static int parse_num(const char *name, const char *s, unsigned long lo, unsigned
 
 static void set_default(unsigned *v, unsigned d)
 {
-    if (*v == 0) *v = d;
+    if (*v == 0)
+        *v = d;
 }
 
 static void defaults(struct bench_opts *o, const char *scen, bool warmup_set)
@@ -65,7 +74,8 @@ static void defaults(struct bench_opts *o, const char *scen, bool warmup_set)
     } else if (strcmp(scen, "latency") == 0) {
         msgs = 15000;
     }
-    if (o->messages == 0) o->messages = msgs;
+    if (o->messages == 0)
+        o->messages = msgs;
     set_default(&o->window, window);
     set_default(&o->publishers, 8);
     set_default(&o->subscribers, 50);
@@ -76,14 +86,28 @@ static void defaults(struct bench_opts *o, const char *scen, bool warmup_set)
     set_default(&o->settle_ms, 500);
     set_default(&o->timeout_ms, 500);
     set_default(&o->min_ms, 1000);
-    if (!warmup_set) o->warmup = o->messages > 2000 ? 1000 : 0;
+    if (!warmup_set)
+        o->warmup = o->messages > 2000 ? 1000 : 0;
+    o->auth = strcmp(scen, "fanin-q0-acl") == 0 || strcmp(scen, "fanin-q1-acl") == 0 ||
+              strncmp(scen, "connect-auth-", 13) == 0;
+    if (strcmp(scen, "connect-auth-cold") == 0) {
+        set_default(&o->users, 50);
+    } else if (strncmp(scen, "connect-auth-", 13) == 0) {
+        set_default(&o->users, 1);
+    } else {
+        set_default(&o->users, o->publishers + 1);
+    }
+    if (o->connects == 0)
+        o->connects = 2000;
+    set_default(&o->parallel, 1);
 }
 
 /* Connections beyond the soft limit of 1024 need more descriptors. */
 static void raise_nofile(unsigned want)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)want + 64)
@@ -132,6 +156,9 @@ int main(int argc, char **argv)
         {"settle-ms", required_argument, NULL, 'S'},
         {"timeout-ms", required_argument, NULL, 'T'},
         {"min-ms", required_argument, NULL, 'M'},
+        {"users", required_argument, NULL, 'u'},
+        {"connects", required_argument, NULL, 'C'},
+        {"parallel", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, '?'},
         {0},
     };
@@ -149,7 +176,8 @@ int main(int argc, char **argv)
         const char *name = NULL;
         unsigned long lo = 1, hi = BENCH_MAX_CLIENTS;
         for (const struct option *lp = longopts; lp->name; lp++) {
-            if (lp->val == opt) name = lp->name;
+            if (lp->val == opt)
+                name = lp->name;
         }
         switch (opt) {
         case 'h':
@@ -186,6 +214,15 @@ int main(int argc, char **argv)
         case 'M':
             hi = 600000;
             break;
+        case 'u':
+            hi = BENCH_MAX_USERS;
+            break;
+        case 'C':
+            hi = BENCH_MAX_MESSAGES;
+            break;
+        case 'L':
+            hi = 1000;
+            break;
         case 'b':
         case 's':
         case 'c':
@@ -194,7 +231,8 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        if (parse_num(name, optarg, lo, hi, &v) < 0) return 2;
+        if (parse_num(name, optarg, lo, hi, &v) < 0)
+            return 2;
         switch (opt) {
         case 'p':
             o.port = (uint16_t)v;
@@ -239,26 +277,40 @@ int main(int argc, char **argv)
         case 'M':
             o.min_ms = (unsigned)v;
             break;
+        case 'u':
+            o.users = (unsigned)v;
+            break;
+        case 'C':
+            o.connects = v;
+            break;
+        case 'L':
+            o.parallel = (unsigned)v;
+            break;
         }
     }
     if (optind < argc) {
         usage(stderr);
         return 2;
     }
-    if (strcmp(scen, "free-port") == 0) return free_port();
+    if (strcmp(scen, "free-port") == 0)
+        return free_port();
     defaults(&o, scen, warmup_set);
     if (o.warmup >= o.messages) {
         fprintf(stderr, "bulwark-bench: --warmup must be below --messages\n");
         return 2;
     }
-    raise_nofile(o.connections + o.subscribers + o.publishers);
+    raise_nofile(o.connections + o.subscribers + o.publishers + o.parallel);
     uint64_t t0 = bench_now_ns();
     double cpu0 = cpu_seconds();
     int rc;
-    if (strcmp(scen, "fanin-q0") == 0) {
+    if (strcmp(scen, "fanin-q0") == 0 || strcmp(scen, "fanin-q0-acl") == 0) {
         rc = scen_fanin(&o, 0);
-    } else if (strcmp(scen, "fanin-q1") == 0) {
+    } else if (strcmp(scen, "fanin-q1") == 0 || strcmp(scen, "fanin-q1-acl") == 0) {
         rc = scen_fanin(&o, 1);
+    } else if (strcmp(scen, "connect-auth-cold") == 0) {
+        rc = scen_connect(&o, false);
+    } else if (strcmp(scen, "connect-auth-cached") == 0) {
+        rc = scen_connect(&o, true);
     } else if (strcmp(scen, "fanout") == 0) {
         rc = scen_fanout(&o);
     } else if (strcmp(scen, "latency") == 0) {

@@ -12,7 +12,8 @@ static int last_count;
 static long field_kib(const char *path, const char *key)
 {
     FILE *f = fopen(path, "r");
-    if (!f) return -1;
+    if (!f)
+        return -1;
     char line[256];
     long v = -1;
     size_t klen = strlen(key);
@@ -31,7 +32,8 @@ static long one_kib(int pid)
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/smaps_rollup", pid);
     long v = field_kib(path, "Rss:");
-    if (v >= 0) return v;
+    if (v >= 0)
+        return v;
     snprintf(path, sizeof path, "/proc/%d/status", pid);
     return field_kib(path, "VmRSS:");
 }
@@ -42,14 +44,17 @@ static void children(int pid, int *list, int *n)
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", pid);
     DIR *d = opendir(path);
-    if (!d) return;
+    if (!d)
+        return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
         char cpath[300];
         snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", pid, e->d_name);
         FILE *f = fopen(cpath, "r");
-        if (!f) continue;
+        if (!f)
+            continue;
         int child;
         while (*n < RSS_MAX_PROCS && fscanf(f, "%d", &child) == 1)
             list[(*n)++] = child;
@@ -68,7 +73,8 @@ long rss_tree_kib(int pid)
     for (int i = 0; i < n; i++) {
         long v = one_kib(list[i]);
         if (v < 0) {
-            if (i == 0) return -1;
+            if (i == 0)
+                return -1;
             continue; /* a child exited between listing and reading */
         }
         total += v;

@@ -4,22 +4,28 @@
 # the table shows the median per broker and the ratio bulwarkd/mosquitto. Absolute figures
 # depend on the machine and its load: compare the ratios of one run, never across runs.
 #
-# Environment: BENCH_ROUNDS (3), BENCH_SCENARIOS ("fanin-q0 fanin-q1 fanout latency idle"),
-# BENCH_IDLE_CONNECTIONS (2000), BENCH_PIN (1: for the throughput scenarios the broker runs
+# Environment: BENCH_ROUNDS (3), BENCH_SCENARIOS ("fanin-q0 fanin-q1 fanout latency idle
+# connect-auth-cold connect-auth-cached fanin-q0-acl fanin-q1-acl"),
+# BENCH_IDLE_CONNECTIONS (2000), BENCH_AUTH_USERS (50: bench users in both brokers, one cold
+# login each), BENCH_PIN (1: for the throughput scenarios the broker runs
 # on CPU 1 and the generator on CPU 0; 0: never pin),
 # BENCH_KEEP (1: keep the temp dir with configs, logs and raw results),
 # BENCH_ARGS (extra bulwark-bench options for every run), BENCH_BULWARKD_ARGS (extra
 # bulwarkd arguments, e.g. --insecure-no-sandbox to measure what the sandbox costs),
-# BULWARKD, MOSQUITTO, BENCH_BIN.
+# BULWARKD, BULWARK (the CLI, for password hashes), MOSQUITTO, MOSQUITTO_PASSWD, BENCH_BIN.
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=${BENCH_BIN:-$ROOT/build/bench/bulwark-bench}
 BULWARKD=${BULWARKD:-$ROOT/build/bulwarkd}
+BULWARK=${BULWARK:-$ROOT/build/bulwark}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
+MOSQUITTO_PASSWD=${MOSQUITTO_PASSWD:-/usr/bin/mosquitto_passwd}
 ROUNDS=${BENCH_ROUNDS:-3}
-SCENARIOS=${BENCH_SCENARIOS:-fanin-q0 fanin-q1 fanout latency idle}
+SCENARIOS=${BENCH_SCENARIOS:-fanin-q0 fanin-q1 fanout latency idle connect-auth-cold \
+connect-auth-cached fanin-q0-acl fanin-q1-acl}
 IDLE_N=${BENCH_IDLE_CONNECTIONS:-2000}
+AUTH_USERS=${BENCH_AUTH_USERS:-50}
 PIN=${BENCH_PIN:-1}
 EXTRA=${BENCH_ARGS:-}
 BULWARKD_ARGS=${BENCH_BULWARKD_ARGS:-}
@@ -40,11 +46,28 @@ note() { echo "run.sh: $*" >&2; }
 [[ -x $MOSQUITTO ]] || die "$MOSQUITTO is missing (apt-get install mosquitto)"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 [[ $IDLE_N =~ ^[1-9][0-9]*$ ]] || die "BENCH_IDLE_CONNECTIONS must be a positive integer"
+[[ $AUTH_USERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_AUTH_USERS must be a positive integer"
+
+# Scenarios whose clients log in: they run against broker instances that refuse anonymous
+# clients and check passwords and access rules (see make_auth_files).
+is_auth() { [[ $1 == connect-auth-* || $1 == fanin-q[01]-acl ]]; }
+NEED_AUTH=0 NEED_LASTING_AUTH=0
+for s in $SCENARIOS; do
+    if is_auth "$s"; then
+        NEED_AUTH=1
+        [[ $s == connect-auth-cold ]] || NEED_LASTING_AUTH=1
+    fi
+done
+if ((NEED_AUTH)); then
+    [[ -x $MOSQUITTO_PASSWD ]] || die "$MOSQUITTO_PASSWD is missing (apt-get install mosquitto)"
+fi
 
 BROKERS=(bulwarkd mosquitto)
 if [[ ! -x $BULWARKD ]]; then
     note "$BULWARKD is missing: mosquitto only"
     BROKERS=(mosquitto)
+elif ((NEED_AUTH)) && [[ ! -x $BULWARK ]]; then
+    die "$BULWARK is missing (it makes the password hashes): run 'make build/bulwark'"
 fi
 
 # Every connection is a descriptor, on both sides.
@@ -66,7 +89,7 @@ fi
 TMP=$(mktemp -d /tmp/bulwark-bench.XXXXXX) || die "mktemp failed"
 RESULTS=$TMP/results # lines: broker scenario metric value better
 : >"$RESULTS"
-declare -A PID PORT
+declare -A PID PORT MODE
 STARTED=() # every broker pid this script started
 FAILED=0
 
@@ -131,34 +154,108 @@ wait_port() {
     return 1
 }
 
-# start BROKER KEY: starts a broker instance on a free port; sets PID[KEY], PORT[KEY].
+# The bench users bench-u0 .. bench-u<AUTH_USERS-1> (password bench-pw-<i>, the
+# convention of bulwark-bench) in both brokers, with the same rights: publish and subscribe
+# on bench/in/#. bulwarkd: argon2id hashes from `bulwark passwd` in a policy; mosquitto: a
+# mosquitto_passwd file (PBKDF2-SHA512) and an acl_file.
+make_auth_files() {
+    local i hashes=$TMP/hashes members=""
+    mkdir -p "$hashes"
+    : >"$TMP/mosquitto.acl"
+    for ((i = 0; i < AUTH_USERS; i++)); do
+        if ((i == 0)); then
+            "$MOSQUITTO_PASSWD" -c -b "$TMP/mosquitto.passwd" bench-u0 bench-pw-0 ||
+                die "mosquitto_passwd failed"
+        else
+            "$MOSQUITTO_PASSWD" -b "$TMP/mosquitto.passwd" "bench-u$i" "bench-pw-$i" ||
+                die "mosquitto_passwd failed"
+        fi
+        printf 'user bench-u%s\ntopic readwrite bench/in/#\n\n' "$i" >>"$TMP/mosquitto.acl"
+        members+="${members:+, }bench-u$i"
+    done
+    [[ ${BROKERS[0]} == bulwarkd ]] || return 0
+    # One argon2id hash (64 MiB) per user: on every core at once.
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    seq 0 $((AUTH_USERS - 1)) | xargs -P "$(nproc)" -I{} sh -c \
+        'printf "bench-pw-%s\n" "$2" | "$0" passwd >"$1/$2" || exit 255' \
+        "$BULWARK" "$hashes" {} || die "bulwark passwd failed"
+    {
+        echo "# bench users for bench/run.sh: the same users and rights as mosquitto.acl"
+        echo "version: 1"
+        echo "users:"
+        for ((i = 0; i < AUTH_USERS; i++)); do
+            echo "  - name: bench-u$i"
+            echo "    password: \"$(<"$hashes/$i")\""
+        done
+        echo "groups:"
+        echo "  - name: bench"
+        echo "    members: [$members]"
+        echo "rules:"
+        echo "  - id: bench-in"
+        echo "    allow: both"
+        echo "    topics: \"bench/in/#\""
+        echo "    groups: [bench]"
+    } >"$TMP/policy.yaml"
+    "$BULWARK" policy check "$TMP/policy.yaml" >/dev/null || die "the bench policy is refused"
+}
+
+# The bulwarkd worker accepts clients before the auth daemon is up; a login sent then
+# would wait for it. LOG, FROM (lines of LOG written before this start), PID.
+wait_auth_daemon() {
+    local log=$1 from=$2 pid=$3 i
+    for ((i = 0; i < 200; i++)); do
+        tail -n +$((from + 1)) "$log" | grep -q 'auth daemon ready' && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# start BROKER KEY [auth]: starts a broker instance on a free port; sets PID[KEY],
+# PORT[KEY]. With auth, anonymous clients are refused and the bench users log in.
 start() {
-    local broker=$1 key=$2 port conf log pid
+    local broker=$1 key=$2 mode=${3:-} port conf log pid anon=true from
+    [[ $mode == auth ]] && anon=false
     port=$("$BENCH" free-port) || die "no free port"
     log=$TMP/$key.log
+    from=0
+    [[ -f $log ]] && from=$(wc -l <"$log")
     if [[ $broker == mosquitto ]]; then
         conf=$TMP/$key.conf
         sed -e "s|@PORT@|$port|" -e "s|@LOG@|$log|" -e "s|@INFLIGHT@|$INFLIGHT|" \
             -e "s|@QUEUED@|$QUEUED|" -e "s|@QUEUED_BYTES@|$QUEUED_BYTES|" \
-            "$ROOT/bench/mosquitto.conf" >"$conf"
+            -e "s|@ANONYMOUS@|$anon|" "$ROOT/bench/mosquitto.conf" >"$conf"
+        if [[ $mode == auth ]]; then
+            printf 'password_file %s\nacl_file %s\n' "$TMP/mosquitto.passwd" \
+                "$TMP/mosquitto.acl" >>"$conf"
+        fi
         "${BROKER_CPU[@]}" "$MOSQUITTO" -c "$conf" >>"$log.out" 2>&1 &
     else
         conf=$TMP/$key.yaml
         sed -e "s|@PORT@|$port|" -e "s|@MAX_CONNECTIONS@|$((IDLE_N + 100))|" \
             -e "s|@INFLIGHT@|$INFLIGHT|" -e "s|@QUEUED@|$QUEUED|" \
-            -e "s|@QUEUED_BYTES@|$QUEUED_BYTES|" "$ROOT/bench/bulwarkd.yaml" >"$conf"
+            -e "s|@QUEUED_BYTES@|$QUEUED_BYTES|" -e "s|@ANONYMOUS@|$anon|" \
+            "$ROOT/bench/bulwarkd.yaml" >"$conf"
+        if [[ $mode == auth ]]; then
+            # The verification cache as built in, written out: connect-auth-cached uses it.
+            printf 'policy: %s\nauth:\n  backends: [password]\n%s\n%s\n' \
+                "$TMP/policy.yaml" "  verify_cache_size: 10000" "  verify_cache_ttl_s: 300" \
+                >>"$conf"
+        fi
         # shellcheck disable=SC2086 # BENCH_BULWARKD_ARGS is a list of options
         "${BROKER_CPU[@]}" "$BULWARKD" -c "$conf" $BULWARKD_ARGS >>"$log" 2>&1 &
     fi
     pid=$!
     STARTED+=("$pid")
-    if ! wait_port "$port" "$pid"; then
+    if ! wait_port "$port" "$pid" ||
+        { [[ $broker == bulwarkd ]] && ! wait_auth_daemon "$log" "$from" "$pid"; }; then
         FAILED=1
         tail -n 5 "$log" "$log.out" 2>/dev/null >&2
-        die "$broker did not start listening on port $port (log: $log)"
+        die "$broker ($key) did not start on port $port (log: $log)"
     fi
     PID[$key]=$pid
     PORT[$key]=$port
+    MODE[$key]=$mode
 }
 
 # set_affinity PID CPULIST: every thread of the broker and of its roles.
@@ -170,35 +267,65 @@ set_affinity() {
 }
 
 # A broker that crashed is reported and restarted, so one crash costs one sample.
+# KEY BROKER
 ensure_running() {
-    local b=$1
-    if ! kill -0 "${PID[$b]}" 2>/dev/null; then
+    local key=$1 b=$2
+    if ! kill -0 "${PID[$key]}" 2>/dev/null; then
         FAILED=1
-        note "$b (pid ${PID[$b]}) died: restarting; see $TMP/$b.log"
-        stop_broker "${PID[$b]}"
-        start "$b" "$b"
+        note "$key (pid ${PID[$key]}) died: restarting; see $TMP/$key.log"
+        stop_broker "${PID[$key]}"
+        start "$b" "$key" "${MODE[$key]}"
     fi
+}
+
+# The supervisor survives a role that dies (it restarts it), so a live pid is not enough:
+# every error or warning bulwarkd logged while serving fails the run. Those logged after
+# the supervisor was told to stop (by this script) are only shown.
+report_bulwarkd_logs() {
+    local f lines
+    for f in "$TMP"/bulwarkd*.log; do
+        [[ -f $f ]] || continue
+        lines=$(awk '/supervisor\[[0-9]+\] info: signal [0-9]+: stopping/ { stopping = 1 }
+            /\] (error|warn):/ { print (stopping ? "(stopping) " : "") $0 }' "$f")
+        [[ -n $lines ]] || continue
+        if grep -qv '^(stopping) ' <<<"$lines"; then
+            FAILED=1
+            note "$(basename "$f") has errors or warnings ($(wc -l <<<"$lines") line(s)):"
+        else
+            note "$(basename "$f"): warnings while stopping (not counted as a failure):"
+        fi
+        head -n 20 <<<"$lines" | sed 's/^/    /' >&2
+    done
 }
 
 # run_one BROKER SCENARIO ROUND: appends the RESULT lines to $RESULTS.
 run_one() {
     local b=$1 s=$2 r=$3
-    local key=$b out err rc args=() gen=("${GEN_CPU[@]}")
+    local key=$b out err rc args=() gen=("${GEN_CPU[@]}") fresh=0
     if [[ $s == idle ]]; then
         # A fresh broker each time: an allocator keeps freed memory, so a broker that has
         # already served connections would show their reuse rather than the growth.
         key=$b-idle-$r
+        fresh=1
         start "$b" "$key"
         sleep 0.5 # let every role finish starting before the first reading
         args=(--pid "${PID[$key]}" --connections "$IDLE_N")
+    elif [[ $s == connect-auth-cold ]]; then
+        # A fresh broker each time, so that no login of an earlier run is remembered.
+        key=$b-cold-$r
+        fresh=1
+        start "$b" "$key" auth
+        args=(--users "$AUTH_USERS")
     else
-        ensure_running "$b"
+        is_auth "$s" && key=$b-auth
+        [[ $s == fanin-q[01]-acl ]] && args=(--users "$AUTH_USERS")
+        ensure_running "$key" "$b"
         if ((${#GEN_CPU[@]})); then
             if [[ $s == latency ]]; then
-                set_affinity "${PID[$b]}" "$ALL_CPUS"
+                set_affinity "${PID[$key]}" "$ALL_CPUS"
                 gen=()
             else
-                set_affinity "${PID[$b]}" 1
+                set_affinity "${PID[$key]}" 1
             fi
         fi
     fi
@@ -207,7 +334,13 @@ run_one() {
     out=$(timeout "$RUN_TIMEOUT" "${gen[@]}" "$BENCH" "$s" --port "${PORT[$key]}" \
         "${args[@]}" $EXTRA 2>"$err")
     rc=$?
-    [[ $s == idle ]] && stop_broker "${PID[$key]}"
+    if ((fresh)); then
+        if ! kill -0 "${PID[$key]}" 2>/dev/null; then
+            FAILED=1
+            note "$key (pid ${PID[$key]}) died during round $r $s; see $TMP/$key.log"
+        fi
+        stop_broker "${PID[$key]}"
+    fi
     if ((rc != 0)); then
         FAILED=1
         note "round $r $s on $b failed (exit $rc): $(tail -n 3 "$err" | tr '\n' ' ')"
@@ -226,17 +359,34 @@ run_one() {
 }
 
 T0=$(date +%s)
+if ((NEED_AUTH)); then
+    make_auth_files
+    note "$AUTH_USERS bench users in $TMP/policy.yaml, mosquitto.passwd, mosquitto.acl"
+fi
+KEYS=()
 for b in "${BROKERS[@]}"; do
-    start "$b" "$b"
+    KEYS+=("$b")
+    ((NEED_LASTING_AUTH)) && KEYS+=("$b-auth")
+done
+for key in "${KEYS[@]}"; do
+    b=${key%-auth}
+    warm=(fanin-q0)
+    if [[ $key == *-auth ]]; then
+        start "$b" "$key" auth
+        warm=(fanin-q0-acl --users "$AUTH_USERS")
+    else
+        start "$b" "$key"
+    fi
     if [[ $b == bulwarkd ]]; then
-        note "bulwarkd: pid ${PID[$b]}, roles: $(descendants "${PID[$b]}" | while read -r c; do
+        note "$key: pid ${PID[$key]}, roles: $(descendants "${PID[$key]}" | while read -r c; do
             tr '\0' ' ' <"/proc/$c/cmdline" | grep -o -- '--role [a-z]*' | sed "s/--role /$c=/"
         done | tr '\n' ' ')"
     fi
     # Warm-up (discarded): first-touch page faults and allocator growth.
-    "${GEN_CPU[@]}" "$BENCH" fanin-q0 --port "${PORT[$b]}" --messages 20000 >/dev/null 2>&1
+    "${GEN_CPU[@]}" "$BENCH" "${warm[@]}" --port "${PORT[$key]}" --messages 20000 >/dev/null 2>&1 ||
+        note "warm-up of $key failed"
 done
-note "brokers: $(for b in "${BROKERS[@]}"; do echo -n "$b port ${PORT[$b]} "; done)" \
+note "brokers: $(for key in "${KEYS[@]}"; do echo -n "$key port ${PORT[$key]} "; done)" \
     "${GEN_CPU[*]:+(throughput runs: generator on CPU 0, brokers on CPU 1)}"
 
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -246,6 +396,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
         for b in "${order[@]}"; do run_one "$b" "$s" "$r"; done
     done
 done
+
+for key in "${KEYS[@]}"; do
+    if ! kill -0 "${PID[$key]}" 2>/dev/null; then
+        FAILED=1
+        note "$key (pid ${PID[$key]}) died; see $TMP/$key.log"
+    fi
+done
+report_bulwarkd_logs
 
 if [[ -f $TMP/mosquitto.log ]]; then
     drops=$(grep -c 'Outgoing messages are being dropped' "$TMP"/mosquitto*.log | \
@@ -281,7 +439,7 @@ function median(key,    n, i, j, t, a) {
     val[key, ++cnt[key]] = $4 + 0
 }
 END {
-    printf "%-10s %-18s %12s %12s %10s  %s\n", "scenario", "metric", "bulwarkd",
+    printf "%-19s %-16s %12s %12s %10s  %s\n", "scenario", "metric", "bulwarkd",
         "mosquitto", "ratio", "better"
     short = 0
     for (i = 1; i <= nrows; i++) {
@@ -293,7 +451,7 @@ END {
             (cnt["mosquitto" SUBSEP row] && cnt["mosquitto" SUBSEP row] < rounds)) {
             mark = " *"; short = 1
         }
-        printf "%-10s %-18s %12s %12s %10s  %s is better%s\n", p[1], p[2], fmt(b), fmt(m),
+        printf "%-19s %-16s %12s %12s %10s  %s is better%s\n", p[1], p[2], fmt(b), fmt(m),
             ratio, better[row], mark
     }
     if (short) print "* fewer samples than rounds: some runs failed (see above)"

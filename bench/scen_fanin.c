@@ -1,4 +1,6 @@
 /* fanin-q0 / fanin-q1: P publishers on bench/in/<i>, one subscriber on bench/in/#.
+ * The -acl variants are the same runs with every client logged in as a bench user, so the
+ * broker checks a password at CONNECT and its access rules on every PUBLISH and SUBSCRIBE.
  * Publishers are paced by what the subscriber has received (a global window), so the
  * figure is what the broker forwards end to end, not how fast socket buffers fill.
  * Each publisher's stream is ordered (MQTT 3.1.1 section 4.6), so a sequence number that
@@ -42,7 +44,8 @@ struct fanin {
 static void on_sub(struct bclient *c, const struct mqtt_packet *p, void *ctx)
 {
     struct fanin *f = ctx;
-    if (p->type != MQTT_PUBLISH) return;
+    if (p->type != MQTT_PUBLISH)
+        return;
     const struct mqtt_publish *m = &p->u.publish;
     if (m->qos == 1) {
         uint8_t *dst = bclient_reserve(c, 4);
@@ -80,7 +83,8 @@ static void on_sub(struct bclient *c, const struct mqtt_packet *p, void *ctx)
 static void on_pub(struct bclient *c, const struct mqtt_packet *p, void *ctx)
 {
     struct fanin *f = ctx;
-    if (p->type != MQTT_PUBACK) return;
+    if (p->type != MQTT_PUBACK)
+        return;
     struct pubstate *s = &f->ps[c->idx];
     if (s->inflight == 0) {
         f->bad++;
@@ -102,7 +106,8 @@ static unsigned publish_batch(struct fanin *f, unsigned i, unsigned n)
     struct pubstate *s = &f->ps[i];
     size_t one = 16 + TOPIC_MAX + f->o->payload;
     uint8_t *dst = bclient_reserve(c, one * n);
-    if (!dst) return 0;
+    if (!dst)
+        return 0;
     uint8_t payload[BENCH_MAX_PAYLOAD];
     size_t used = 0;
     unsigned k;
@@ -111,7 +116,8 @@ static unsigned publish_batch(struct fanin *f, unsigned i, unsigned n)
         bench_fill_payload(payload, f->o->payload, i, s->seq);
         size_t w = mqtt_encode_publish(dst + used, one, (uint8_t)f->qos, false, false, s->topic, id,
                                        payload, f->o->payload);
-        if (w == 0) break;
+        if (w == 0)
+            break;
         used += w;
         s->seq++;
         if (f->qos == 1) {
@@ -130,8 +136,10 @@ static int refill(struct fanin *f)
     const struct bench_opts *o = f->o;
     int64_t room = (int64_t)o->window - outstanding(f);
     uint64_t left = bench_left(o, f->sent, f->t_first, &f->closed);
-    if (left == 0 || room <= 0) return 0;
-    if (room < (int64_t)(o->window / 4) && (uint64_t)room < left && outstanding(f) > 0) return 0;
+    if (left == 0 || room <= 0)
+        return 0;
+    if (room < (int64_t)(o->window / 4) && (uint64_t)room < left && outstanding(f) > 0)
+        return 0;
     unsigned share = (unsigned)((room + f->np - 1) / f->np);
     for (unsigned k = 0; k < f->np && room > 0 && left > 0; k++) {
         unsigned i = (f->rr + k) % f->np;
@@ -140,10 +148,14 @@ static int refill(struct fanin *f)
             unsigned avail = o->qos_window - f->ps[i].inflight;
             n = n < avail ? n : avail;
         }
-        if ((int64_t)n > room) n = (unsigned)room;
-        if (n > left) n = (unsigned)left;
-        if (n == 0) continue;
-        if (f->t_first == 0) f->t_first = bench_now_ns();
+        if ((int64_t)n > room)
+            n = (unsigned)room;
+        if (n > left)
+            n = (unsigned)left;
+        if (n == 0)
+            continue;
+        if (f->t_first == 0)
+            f->t_first = bench_now_ns();
         unsigned done = publish_batch(f, i, n);
         if (done == 0) {
             snprintf(f->loop.err, sizeof f->loop.err, "publisher %u: write backlog full", i);
@@ -152,7 +164,8 @@ static int refill(struct fanin *f)
         f->sent += done;
         room -= done;
         left -= done;
-        if (bclient_flush(&f->loop, &f->c[i]) < 0) return -1;
+        if (bclient_flush(&f->loop, &f->c[i]) < 0)
+            return -1;
     }
     f->rr = (f->rr + 1) % f->np;
     return 0;
@@ -160,7 +173,8 @@ static int refill(struct fanin *f)
 
 static bool finished(const struct fanin *f)
 {
-    if (!f->closed || f->settled < f->sent) return false;
+    if (!f->closed || f->settled < f->sent)
+        return false;
     return f->qos == 0 || f->acked == f->sent;
 }
 
@@ -171,8 +185,10 @@ static int run(struct fanin *f)
     uint64_t last_progress = bench_now_ns();
     uint64_t seen = 0;
     while (!finished(f)) {
-        if (refill(f) < 0) return -1;
-        if (bloop_poll(&f->loop, 100 * 1000000) < 0) return -1;
+        if (refill(f) < 0)
+            return -1;
+        if (bloop_poll(&f->loop, 100 * 1000000) < 0)
+            return -1;
         uint64_t now = bench_now_ns();
         uint64_t progress = f->sent + f->recvd + f->acked;
         if (progress != seen) {
@@ -180,7 +196,8 @@ static int run(struct fanin *f)
             last_progress = now;
             continue;
         }
-        if (now - last_progress < timeout) continue;
+        if (now - last_progress < timeout)
+            continue;
         if (f->closed && (f->qos == 0 || f->acked == f->sent))
             break; /* all sent and acked: what has not arrived by now is lost */
         if (outstanding(f) <= 0) {
@@ -202,7 +219,8 @@ static int run(struct fanin *f)
 
 int scen_fanin(const struct bench_opts *o, int qos)
 {
-    const char *name = qos ? "fanin-q1" : "fanin-q0";
+    const char *name =
+        o->auth ? (qos ? "fanin-q1-acl" : "fanin-q0-acl") : (qos ? "fanin-q1" : "fanin-q0");
     struct fanin f = {.o = o, .qos = qos, .np = o->publishers};
     if (bloop_init(&f.loop, o->host, o->port) < 0) {
         bench_note("%s", f.loop.err);
@@ -213,17 +231,24 @@ int scen_fanin(const struct bench_opts *o, int qos)
     struct bclient **all = calloc(f.np + 1, sizeof *all);
     int rc = 1;
     unsigned inited = 0;
-    if (!f.c || !f.ps || !all) goto out;
+    if (!f.c || !f.ps || !all)
+        goto out;
     size_t pub_out = (size_t)o->window * (16 + TOPIC_MAX + o->payload) + 65536;
     for (unsigned i = 0; i <= f.np; i++) {
         char id[48];
         bool sub = i == f.np;
         snprintf(id, sizeof id, "bb-%d-%s-%s%u", (int)getpid(), name, sub ? "s" : "p", i);
-        if (bclient_init(&f.c[i], i, id, 256 * 1024, sub ? 1024 * 1024 : pub_out) < 0) goto out;
+        if (bclient_init(&f.c[i], i, id, 256 * 1024, sub ? 1024 * 1024 : pub_out) < 0)
+            goto out;
         inited++;
         f.c[i].ctx = &f;
         f.c[i].on_packet = sub ? on_sub : on_pub;
         all[i] = &f.c[i];
+        if (o->auth) {
+            char user[BENCH_CRED_MAX], pw[BENCH_CRED_MAX];
+            bench_user(i % o->users, user, pw);
+            bclient_set_auth(&f.c[i], user, pw);
+        }
         if (!sub) {
             snprintf(f.ps[i].topic, TOPIC_MAX, "bench/in/%u", i);
             f.ps[i].next_id = 1;

@@ -60,8 +60,10 @@ static int refill(struct fanout *f)
     const struct bench_opts *o = f->o;
     int64_t room = ((int64_t)o->window * f->ns - outstanding(f)) / f->ns;
     uint64_t left = bench_left(o, f->sent, f->t_first, &f->closed);
-    if (left == 0 || room <= 0) return 0;
-    if (room < (int64_t)(o->window / 4) && (uint64_t)room < left && outstanding(f) > 0) return 0;
+    if (left == 0 || room <= 0)
+        return 0;
+    if (room < (int64_t)(o->window / 4) && (uint64_t)room < left && outstanding(f) > 0)
+        return 0;
     unsigned n = (uint64_t)room < left ? (unsigned)room : (unsigned)left;
     struct bclient *pub = &f->c[f->ns];
     size_t one = 16 + sizeof TOPIC + o->payload;
@@ -72,12 +74,14 @@ static int refill(struct fanout *f)
     }
     uint8_t payload[BENCH_MAX_PAYLOAD];
     size_t used = 0;
-    if (f->t_first == 0) f->t_first = bench_now_ns();
+    if (f->t_first == 0)
+        f->t_first = bench_now_ns();
     for (unsigned k = 0; k < n; k++) {
         bench_fill_payload(payload, o->payload, 0, (uint32_t)f->sent);
         size_t w =
             mqtt_encode_publish(dst + used, one, 0, false, false, TOPIC, 0, payload, o->payload);
-        if (w == 0) break;
+        if (w == 0)
+            break;
         used += w;
         f->sent++;
     }
@@ -92,16 +96,20 @@ static int run(struct fanout *f)
     uint64_t last_progress = bench_now_ns();
     uint64_t seen = 0;
     while (!f->closed || outstanding(f) > 0) {
-        if (refill(f) < 0) return -1;
-        if (bloop_poll(&f->loop, 100 * 1000000) < 0) return -1;
+        if (refill(f) < 0)
+            return -1;
+        if (bloop_poll(&f->loop, 100 * 1000000) < 0)
+            return -1;
         uint64_t now = bench_now_ns();
         if (f->sent + f->delivered != seen) {
             seen = f->sent + f->delivered;
             last_progress = now;
             continue;
         }
-        if (now - last_progress < timeout) continue;
-        if (f->closed) break;
+        if (now - last_progress < timeout)
+            continue;
+        if (f->closed)
+            break;
         for (unsigned i = 0; i < f->ns; i++) {
             f->settled += f->sent - f->expect[i];
             f->expect[i] = (uint32_t)f->sent;
@@ -126,7 +134,8 @@ int scen_fanout(const struct bench_opts *o)
     struct bclient **all = calloc(f.ns + 1, sizeof *all);
     int rc = 1;
     unsigned inited = 0;
-    if (!f.c || !f.got || !f.expect || !all) goto out;
+    if (!f.c || !f.got || !f.expect || !all)
+        goto out;
     size_t pub_out = (size_t)o->window * (16 + sizeof TOPIC + o->payload) + 65536;
     for (unsigned i = 0; i <= f.ns; i++) {
         char id[48];
@@ -137,7 +146,8 @@ int scen_fanout(const struct bench_opts *o)
         inited++;
         f.c[i].ctx = &f;
         f.c[i].on_packet = pub ? NULL : on_sub;
-        if (!pub) bclient_set_sub(&f.c[i], TOPIC, 0);
+        if (!pub)
+            bclient_set_sub(&f.c[i], TOPIC, 0);
         all[i] = &f.c[i];
     }
     if (bloop_connect_all(&f.loop, all, f.ns + 1, 64, 10000) < 0 || run(&f) < 0) {

@@ -34,7 +34,8 @@ int scen_idle(const struct bench_opts *o)
     struct bclient **all = calloc(n, sizeof *all);
     int rc = 1;
     unsigned inited = 0;
-    if (!c || !all) goto out;
+    if (!c || !all)
+        goto out;
     long before = rss_tree_kib(o->pid);
     int procs = rss_tree_count();
     if (before < 0) {
@@ -45,7 +46,8 @@ int scen_idle(const struct bench_opts *o)
         char id[48], topic[48];
         snprintf(id, sizeof id, "bb-%d-idle-%u", (int)getpid(), i);
         snprintf(topic, sizeof topic, "bench/idle/%u", i);
-        if (bclient_init(&c[i], i, id, 4096, 4096) < 0) goto out;
+        if (bclient_init(&c[i], i, id, 4096, 4096) < 0)
+            goto out;
         inited++;
         bclient_set_sub(&c[i], topic, 0);
         all[i] = &c[i];

@@ -57,7 +57,8 @@ static int send_due(struct latency *t, uint64_t n)
         bench_put_u64(payload + 8, now);
         size_t w =
             mqtt_encode_publish(dst + used, one, 0, false, false, TOPIC, 0, payload, o->payload);
-        if (w == 0) break;
+        if (w == 0)
+            break;
         used += w;
         t->sent++;
     }
@@ -77,7 +78,8 @@ static int run(struct latency *t)
         if (t->sent < o->messages) {
             uint64_t due = (now - start) / period + 1;
             due = due < o->messages ? due : o->messages;
-            if (due > t->sent && send_due(t, due - t->sent) < 0) return -1;
+            if (due > t->sent && send_due(t, due - t->sent) < 0)
+                return -1;
         }
         int64_t wait = 100 * 1000000;
         if (t->sent < o->messages) {
@@ -85,7 +87,8 @@ static int run(struct latency *t)
             now = bench_now_ns();
             wait = next > now ? (int64_t)(next - now) : 0;
         }
-        if (bloop_poll(&t->loop, wait) < 0) return -1;
+        if (bloop_poll(&t->loop, wait) < 0)
+            return -1;
         now = bench_now_ns();
         if (t->recvd != seen) {
             seen = t->recvd;
@@ -117,7 +120,8 @@ static void report(struct latency *t)
     size_t n = 0;
     /* Compact the measured samples (after warmup) to the front and sort them. */
     for (uint64_t i = o->warmup; i < t->sent; i++) {
-        if (t->lat_ns[i] != NOT_SEEN) t->lat_ns[n++] = t->lat_ns[i];
+        if (t->lat_ns[i] != NOT_SEEN)
+            t->lat_ns[n++] = t->lat_ns[i];
     }
     uint64_t lost = t->sent - t->recvd;
     if (n == 0) {
@@ -132,7 +136,8 @@ static void report(struct latency *t)
     bench_result("latency", "p99.9_us", pct_us(t->lat_ns, n, 0.999), "lower");
     bench_result("latency", "max_us", (double)t->lat_ns[n - 1] / 1000.0, "lower");
     bench_result("latency", "lost", (double)lost, "lower");
-    if (t->bad) bench_note("latency: %llu unexpected packets", (unsigned long long)t->bad);
+    if (t->bad)
+        bench_note("latency: %llu unexpected packets", (unsigned long long)t->bad);
 }
 
 int scen_latency(const struct bench_opts *o)
@@ -145,14 +150,16 @@ int scen_latency(const struct bench_opts *o)
     int rc = 1;
     unsigned inited = 0;
     t.lat_ns = malloc(o->messages * sizeof *t.lat_ns);
-    if (!t.lat_ns) goto out;
+    if (!t.lat_ns)
+        goto out;
     for (uint64_t i = 0; i < o->messages; i++)
         t.lat_ns[i] = NOT_SEEN;
     for (unsigned i = 0; i < 2; i++) {
         char id[48];
         snprintf(id, sizeof id, "bb-%d-latency-%s", (int)getpid(), i ? "p" : "s");
         size_t out_max = i ? 4 * 1024 * 1024 : 4096;
-        if (bclient_init(&t.c[i], i, id, 256 * 1024, out_max) < 0) goto out;
+        if (bclient_init(&t.c[i], i, id, 256 * 1024, out_max) < 0)
+            goto out;
         inited++;
         t.c[i].ctx = &t;
     }

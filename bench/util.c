@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,8 +16,10 @@ uint64_t bench_now_ns(void)
 
 uint64_t bench_left(const struct bench_opts *o, uint64_t sent, uint64_t t_first, bool *closed)
 {
-    if (*closed) return 0;
-    if (sent < o->messages) return o->messages - sent;
+    if (*closed)
+        return 0;
+    if (sent < o->messages)
+        return o->messages - sent;
     if (t_first == 0 || bench_now_ns() - t_first < (uint64_t)o->min_ms * 1000000u)
         return UINT32_MAX; /* the window bounds what is actually sent */
     *closed = true;
@@ -72,4 +75,24 @@ void bench_fill_payload(uint8_t *payload, unsigned len, uint32_t sender, uint32_
     put_u32(payload, sender);
     put_u32(payload + 4, seq);
     memset(payload + 8, 'x', len - 8);
+}
+
+void bench_user(unsigned i, char user[BENCH_CRED_MAX], char pw[BENCH_CRED_MAX])
+{
+    snprintf(user, BENCH_CRED_MAX, "bench-u%u", i);
+    snprintf(pw, BENCH_CRED_MAX, "bench-pw-%u", i);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_median(double *v, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    return v[(n - 1) / 2];
 }

@@ -366,6 +366,7 @@ void worker_end_turn(struct worker *w)
 int worker_main(const struct cmdline *cl, const struct config *cfg)
 {
     static struct worker w;
+    if (!cl->no_sandbox) sandbox_watch(SANDBOX_WORKER, cl->ctl_fd);
     if (worker_init(&w, cfg) != 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);

@@ -114,7 +114,7 @@ static void format_at(char *msg, size_t cap, const char *file, unsigned line, co
 {
     int off = snprintf(msg, cap, "%s:%u: ", file, line);
     if (off > 0 && (size_t)off < cap)
-        vsnprintf(msg + off, cap - (size_t)off, fmt, ap);
+        vsnprintf(msg + off, cap - (size_t)off, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
     for (char *c = msg; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = '?';
@@ -282,7 +282,7 @@ static size_t lookup(const struct strmap *m, const char *name)
 
 static bool remember(struct import *im, struct strmap *m, const char *name, size_t index)
 {
-    if (strmap_put(m, name, strlen(name), (void *)(uintptr_t)(index + 1)) == 0)
+    if (strmap_put(m, name, strlen(name), (void *)(uintptr_t)(index + 1)) == 0) /* NOLINT */
         return true;
     im->oom = true;
     return false;
@@ -544,7 +544,7 @@ static bool split(const char *t, bool pattern, const char *user, struct levels *
                 if (sub && (s[i + 1] == 'c' || !use_user)) {
                     l->kind = L_ANY;
                 } else if (sub) {
-                    memcpy(w, user, ulen);
+                    memcpy(w, user, ulen); /* NOLINT(bugprone-not-null-terminated-result) */
                     w += ulen;
                 } else {
                     *w++ = s[i];

@@ -57,6 +57,16 @@ void config_defaults(struct config *cfg)
     cfg->log_level = LOG_INFO;
 }
 
+const char *config_policy_path(const struct config *cfg, char *out, size_t cap)
+{
+    const char *slash = strrchr(cfg->path, '/');
+    if (!cfg->policy[0] || cfg->policy[0] == '/' || !slash)
+        snprintf(out, cap, "%s", cfg->policy);
+    else
+        snprintf(out, cap, "%.*s/%s", (int)(slash - cfg->path), cfg->path, cfg->policy);
+    return out;
+}
+
 bool config_name_ok(const char *name)
 {
     size_t n = strlen(name);

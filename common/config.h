@@ -118,5 +118,8 @@ int config_parse_listen(struct config_listener *l, const char *spec, char *err, 
 /* true if name can be a system user or group name: 1..CONFIG_NAME_MAX-1 bytes of letters,
  * digits, '_', '.', '-', not starting with '-'. */
 bool config_name_ok(const char *name);
+/* The policy file as the auth daemon opens it: a relative `policy` is relative to the
+ * configuration file's directory. "" when the built-in rules apply. Returns out. */
+const char *config_policy_path(const struct config *cfg, char *out, size_t cap);
 
 #endif

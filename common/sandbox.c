@@ -27,6 +27,10 @@ const char *sandbox_role_name(enum sandbox_role r)
 int sandbox_enter(const struct sandbox_plan *p, char *err, size_t errlen)
 {
     const char *who = sandbox_role_name(p->role);
+    if (p->n_read_files > SANDBOX_MAX_PATHS || p->n_write_files > SANDBOX_MAX_PATHS) {
+        snprintf(err, errlen, "too many Landlock paths");
+        return -1;
+    }
     if (p->n_keep > SANDBOX_MAX_KEEP || sandbox_close_fds_except(p->keep_fds, p->n_keep) != 0) {
         snprintf(err, errlen, "closing descriptors: %s", strerror(errno));
         return -1;
@@ -45,14 +49,15 @@ int sandbox_enter(const struct sandbox_plan *p, char *err, size_t errlen)
         snprintf(err, errlen, "prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
         return -1;
     }
-    int abi = sandbox_landlock(p->role, p->config_path, err, errlen);
+    const struct sandbox_paths paths = {p->read_files, p->n_read_files, p->write_files,
+                                        p->n_write_files};
+    int abi = sandbox_landlock(p->role, &paths, err, errlen);
     if (abi < 0)
         return -1;
     if (sandbox_sigsys_install(p->report_fd, who) != 0) {
         snprintf(err, errlen, "sigaction(SIGSYS): %s", strerror(errno));
         return -1;
     }
-    /* Logged before the filter: formatting and writing stay allowed, but say it once here. */
     char landlock[48];
     if (abi > 0)
         snprintf(landlock, sizeof(landlock), "Landlock ABI %d", abi);
@@ -62,6 +67,11 @@ int sandbox_enter(const struct sandbox_plan *p, char *err, size_t errlen)
              (unsigned)getuid(), (unsigned)getgid(), landlock,
              sandbox_seccomp_each(p->role, NULL, NULL));
     return sandbox_seccomp_load(p->role, err, errlen);
+}
+
+int sandbox_watch(enum sandbox_role role, int report_fd)
+{
+    return sandbox_sigsys_install(report_fd, sandbox_role_name(role));
 }
 
 int sandbox_start_role(const struct sandbox_plan *p, bool insecure)

@@ -25,20 +25,32 @@
 enum sandbox_role { SANDBOX_SUPERVISOR = 0, SANDBOX_WORKER = 1, SANDBOX_AUTH = 2 };
 
 #define SANDBOX_MAX_KEEP 64
+#define SANDBOX_MAX_PATHS 4
 
 struct sandbox_plan {
     enum sandbox_role role;
     bool switch_user; /* false: keep the current ids (bulwarkd was not started as root) */
     uid_t uid;
     gid_t gid;
-    bool allow_root;         /* sandbox.allow_root: uid/gid 0 accepted */
-    const int *keep_fds;     /* descriptors above 2 that stay open */
-    size_t n_keep;           /* at most SANDBOX_MAX_KEEP */
-    const char *config_path; /* auth: read-only access beneath its directory; NULL: none */
-    int report_fd;           /* SIGSYS reports ('S' messages) go here; -1: none */
+    bool allow_root;     /* sandbox.allow_root: uid/gid 0 accepted */
+    const int *keep_fds; /* descriptors above 2 that stay open */
+    size_t n_keep;       /* at most SANDBOX_MAX_KEEP */
+    /* Landlock: files the auth daemon re-reads (the configuration, the policy): reading
+     * beneath each one's directory stays allowed. */
+    const char *read_files[SANDBOX_MAX_PATHS];
+    size_t n_read_files;
+    /* Landlock: files a role creates or writes before its own sandbox (the audit log): the
+     * supervisor keeps writing beneath each one's directory allowed for the whole tree. */
+    const char *write_files[SANDBOX_MAX_PATHS];
+    size_t n_write_files;
+    int report_fd; /* SIGSYS reports ('S' messages) go here; -1: none */
 };
 
 int sandbox_enter(const struct sandbox_plan *p, char *err, size_t errlen);
+
+/* Installs the violation reporter at once, so that a forbidden call during a role's setup
+ * (under the supervisor's inherited filter) is reported too. Returns 0 or -1 (errno). */
+int sandbox_watch(enum sandbox_role role, int report_fd);
 
 /* A role's entry point: with insecure (--insecure-no-sandbox) only the loud warning;
  * otherwise sandbox_enter(), logging the error. Returns 0, or -1: the role must exit. */

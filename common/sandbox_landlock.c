@@ -35,6 +35,9 @@ struct ll_ruleset {
 };
 
 #define FS_READ (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+/* Writing and creating regular files (an append-only log and its head file). */
+#define FS_WRITE                                                                                   \
+    (LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_TRUNCATE)
 
 static uint64_t fs_rights(int abi)
 {
@@ -59,15 +62,17 @@ int sandbox_landlock_abi(void)
 }
 
 #ifdef SYS_landlock_create_ruleset
-/* Allows reading beneath dir. */
-static int allow_read_dir(int ruleset, const char *dir, char *err, size_t errlen)
+/* Allows access beneath dir; a directory that does not exist is skipped. */
+static int allow_dir(int ruleset, const char *dir, uint64_t access, char *err, size_t errlen)
 {
     int fd = open(dir, O_PATH | O_CLOEXEC | O_DIRECTORY);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
     if (fd < 0) {
         snprintf(err, errlen, "landlock: cannot open %s: %s", dir, strerror(errno));
         return -1;
     }
-    struct landlock_path_beneath_attr pb = {.allowed_access = FS_READ, .parent_fd = fd};
+    struct landlock_path_beneath_attr pb = {.allowed_access = access, .parent_fd = fd};
     long rc = syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
     int e = errno;
     close(fd);
@@ -91,25 +96,33 @@ static void dir_of(const char *path, char *out, size_t len)
     }
 }
 
-static int allow_config_dirs(int ruleset, const char *config_path, char *err, size_t errlen)
+/* Allows access beneath the directory of each path, and of its resolved path if a symlink
+ * leads elsewhere. */
+static int allow_dirs_of(int ruleset, const char *const *paths, size_t n, uint64_t access,
+                         char *err, size_t errlen)
 {
-    char dir[PATH_MAX], real_dir[PATH_MAX];
-    dir_of(config_path, dir, sizeof(dir));
-    if (allow_read_dir(ruleset, dir, err, errlen) != 0)
-        return -1;
-    char *real = realpath(config_path, NULL);
-    if (!real)
-        return 0; /* gone meanwhile: a reload will say so */
-    dir_of(real, real_dir, sizeof(real_dir));
-    free(real);
-    char *real_of_dir = realpath(dir, NULL);
-    bool same = real_of_dir && strcmp(real_of_dir, real_dir) == 0;
-    free(real_of_dir);
-    return same ? 0 : allow_read_dir(ruleset, real_dir, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        char dir[PATH_MAX], real_dir[PATH_MAX];
+        dir_of(paths[i], dir, sizeof(dir));
+        if (allow_dir(ruleset, dir, access, err, errlen) != 0)
+            return -1;
+        char *real = realpath(paths[i], NULL);
+        if (!real)
+            continue; /* not there (yet): what opens it will say so */
+        dir_of(real, real_dir, sizeof(real_dir));
+        free(real);
+        char *real_of_dir = realpath(dir, NULL);
+        bool same = real_of_dir && strcmp(real_of_dir, real_dir) == 0;
+        free(real_of_dir);
+        if (!same && allow_dir(ruleset, real_dir, access, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
 }
 #endif
 
-int sandbox_landlock(enum sandbox_role role, const char *config_path, char *err, size_t errlen)
+int sandbox_landlock(enum sandbox_role role, const struct sandbox_paths *paths, char *err,
+                     size_t errlen)
 {
 #ifdef SYS_landlock_create_ruleset
     int abi = sandbox_landlock_abi();
@@ -128,22 +141,27 @@ int sandbox_landlock(enum sandbox_role role, const char *config_path, char *err,
         snprintf(err, errlen, "landlock_create_ruleset (ABI %d): %s", abi, strerror(errno));
         return -1;
     }
-    if (role == SANDBOX_AUTH && config_path &&
-        allow_config_dirs(ruleset, config_path, err, errlen) != 0) {
+    int rc = 0;
+    if (role == SANDBOX_AUTH)
+        rc = allow_dirs_of(ruleset, paths->read, paths->n_read, FS_READ, err, errlen);
+    if (role == SANDBOX_SUPERVISOR)
+        rc = allow_dirs_of(ruleset, paths->write, paths->n_write, rs.handled_fs & FS_WRITE, err,
+                           errlen);
+    if (rc != 0) {
         close(ruleset);
         return -1;
     }
-    long rc = syscall(SYS_landlock_restrict_self, ruleset, 0);
+    long r = syscall(SYS_landlock_restrict_self, ruleset, 0);
     int e = errno;
     close(ruleset);
-    if (rc != 0) {
+    if (r != 0) {
         snprintf(err, errlen, "landlock_restrict_self: %s", strerror(e));
         return -1;
     }
     return abi;
 #else
     (void)role;
-    (void)config_path;
+    (void)paths;
     (void)err;
     (void)errlen;
     return 0;

@@ -101,17 +101,30 @@ int sandbox_switch_user(uid_t uid, gid_t gid, bool allow_root, char *err, size_t
     return 0;
 }
 
+/* What the roles need from root before they drop to their users: switching (SETUID,
+ * SETGID), being signalled by the supervisor (KILL), and seeing files as root does while
+ * they read their configuration, policy, keys and plugins and create their logs
+ * (DAC_OVERRIDE, DAC_READ_SEARCH; Landlock confines writing to the log directories). */
+#define KEPT_CAPS                                                                                  \
+    ((1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_KILL) | (1u << CAP_DAC_OVERRIDE) |       \
+     (1u << CAP_DAC_READ_SEARCH))
+
 static bool cap_kept(unsigned cap)
 {
-    return cap == CAP_SETUID || cap == CAP_SETGID || cap == CAP_KILL || cap == CAP_DAC_READ_SEARCH;
+    return cap < 32 && (KEPT_CAPS & (1u << cap));
 }
 
 int sandbox_limit_caps(char *err, size_t errlen)
 {
     for (unsigned cap = 0; cap < 64; cap++) {
-        if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
+        int in_set = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+        if (in_set < 0)
             break; /* past the kernel's last */
-        if (!cap_kept(cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+        /* Already gone (systemd's CapabilityBoundingSet): nothing to do, and dropping
+         * would need CAP_SETPCAP, which may be gone too. */
+        if (in_set == 0 || cap_kept(cap))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
             snprintf(err, errlen, "dropping capability %u from the bounding set: %s", cap,
                      strerror(errno));
             return -1;
@@ -125,9 +138,7 @@ int sandbox_limit_caps(char *err, size_t errlen)
         snprintf(err, errlen, "capget: %s", strerror(errno));
         return -1;
     }
-    uint32_t keep =
-        (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_KILL) | (1u << CAP_DAC_READ_SEARCH);
-    data[0].permitted &= keep;
+    data[0].permitted &= KEPT_CAPS;
     data[0].effective = data[0].permitted;
     data[0].inheritable = 0;
     data[1].permitted = data[1].effective = data[1].inheritable = 0;

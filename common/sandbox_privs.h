@@ -19,8 +19,10 @@ int sandbox_no_core(char *err, size_t errlen);
  * that uid 0 cannot be regained. uid or gid 0 is refused unless allow_root. */
 int sandbox_switch_user(uid_t uid, gid_t gid, bool allow_root, char *err, size_t errlen);
 
-/* The supervisor, when root: keeps only CAP_SETUID, CAP_SETGID (to start roles as their
- * users) and CAP_KILL (to signal them) in every capability set, bounding set included. */
+/* The supervisor, when root: keeps only CAP_SETUID, CAP_SETGID (the roles switch users),
+ * CAP_KILL (to signal them), CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (the roles' setup sees
+ * files as root would) in every capability set, bounding set included, and only those it
+ * has: a bounding set already reduced (systemd's CapabilityBoundingSet) is fine. */
 int sandbox_limit_caps(char *err, size_t errlen);
 
 /* Resolves a role's user and group names ("" group: the user's primary group). key names

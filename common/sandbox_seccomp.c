@@ -68,12 +68,15 @@ static const struct sandbox_syscall worker_only[] = {
     {"writev", SB_ANY},      /* one gathered write per connection and loop turn */
 };
 
-/* The auth daemon's poll loop and its configuration re-read on SIGHUP (Landlock confines
- * it to the configuration's directory). */
+/* The auth daemon's poll loop, its configuration and policy re-read on SIGHUP (Landlock
+ * confines reading to their directories) and its audit log, written through descriptors
+ * opened before the sandbox. */
 static const struct sandbox_syscall auth_only[] = {
     {"poll", SB_ANY},
     {"ppoll", SB_ANY}, /* aarch64 has no poll */
     {"openat", SB_READ_ONLY},
+    {"pwrite64", SB_ANY},  /* the audit log's head file, opened before the sandbox */
+    {"ftruncate", SB_ANY}, /* ... cut when a stale longer record was there */
 };
 
 /* The supervisor's own loop: signals, children, control channels. */
@@ -145,6 +148,7 @@ static const struct sandbox_syscall role_startup[] = {
     {"setresgid", SB_ANY},
     {"setresuid", SB_ANY},
     {"setuid", SB_ANY}, /* the check that uid 0 cannot be regained */
+    {"flock", SB_ANY},  /* the auth daemon's audit log: one writer only */
     {"landlock_create_ruleset", SB_ANY},
     {"landlock_add_rule", SB_ANY},
     {"landlock_restrict_self", SB_ANY},

@@ -37,6 +37,7 @@
 struct env {
     char dir[64];            /* stands for the configuration directory */
     char conf[96];           /* dir/bulwark.yaml */
+    char log[96];            /* dir/logs/audit.log: its directory stays writable */
     int tcp;                 /* an unbound TCP socket */
     int listener;            /* a listening TCP socket on 127.0.0.1, non-blocking */
     int pair[2];             /* a connected unix socket pair */
@@ -93,6 +94,11 @@ static int p_create_file(const struct env *e)
     char path[128];
     snprintf(path, sizeof(path), "%s/new", e->dir);
     return open_close(path, O_WRONLY | O_CREAT | O_EXCL);
+}
+
+static int p_create_log(const struct env *e)
+{
+    return open_close(e->log, O_RDWR | O_CREAT | O_APPEND);
 }
 
 static int p_mkdir(const struct env *e)
@@ -406,6 +412,7 @@ static const struct probe probes[] = {
     {"open the configuration read-only", "openat|open", p_read_config, "-KW"},
     {"open the configuration for writing", "openat|open", p_write_config, "LKK"},
     {"create a file in the config directory", "openat|open", p_create_file, "LKK"},
+    {"create the audit log in its directory", "openat|open", p_create_log, "WKK"},
     {"mkdir in the config directory", "mkdir|mkdirat", p_mkdir, "LKK"},
     {"unlink the configuration", "unlink|unlinkat", p_unlink, "LKK"},
     {"socket(AF_INET)", "socket", p_socket_inet, "KKK"},
@@ -481,7 +488,10 @@ static void run_child(enum sandbox_role role, const struct probe *p, struct env 
     struct sandbox_plan plan = {.role = role,
                                 .keep_fds = keep,
                                 .n_keep = N(keep),
-                                .config_path = e->conf,
+                                .read_files = {e->conf},
+                                .n_read_files = 1,
+                                .write_files = {e->log},
+                                .n_write_files = 1,
                                 .report_fd = report};
     char err[512];
     if (sandbox_enter(&plan, err, sizeof(err)) != 0) {
@@ -533,6 +543,7 @@ static bool run_probe(enum sandbox_role role, const struct probe *p, const char 
     e.parent = getpid();
     snprintf(e.dir, sizeof(e.dir), "%s", dir);
     snprintf(e.conf, sizeof(e.conf), "%s/bulwark.yaml", dir);
+    snprintf(e.log, sizeof(e.log), "%s/logs/audit.log", dir);
     int rep[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rep) != 0) {
         printf("  %-44s FAIL: socketpair: %s\n", p->what, strerror(errno));
@@ -669,8 +680,14 @@ int sandbox_selftest(enum sandbox_role role)
         fprintf(stderr, "selftest: mkdtemp: %s\n", strerror(errno));
         return 2;
     }
-    char conf[96];
+    char conf[96], logs[96], log[128];
     snprintf(conf, sizeof(conf), "%s/bulwark.yaml", dir);
+    snprintf(logs, sizeof(logs), "%s/logs", dir);
+    snprintf(log, sizeof(log), "%s/audit.log", logs);
+    if (mkdir(logs, 0700) != 0) {
+        fprintf(stderr, "selftest: mkdir %s: %s\n", logs, strerror(errno));
+        return 2;
+    }
     FILE *f = fopen(conf, "w");
     if (!f || fputs("log_level: info\n", f) < 0 || fclose(f) != 0) {
         fprintf(stderr, "selftest: writing %s failed\n", conf);
@@ -695,6 +712,8 @@ int sandbox_selftest(enum sandbox_role role)
     unlink(path);
     snprintf(path, sizeof(path), "%s/sub", dir);
     rmdir(path);
+    unlink(log);
+    rmdir(logs);
     unlink(conf);
     rmdir(dir);
     printf("%s: %zu of %zu checks passed: %s\n", who, passed, tried,

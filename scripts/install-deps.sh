@@ -6,6 +6,7 @@ pkgs=(
   libyaml-dev libsodium-dev libseccomp-dev libwolfssl-dev liblmdb-dev
   libcmocka-dev python3 python3-pytest python3-paho-mqtt
   mosquitto mosquitto-clients
+  afl++ clang libclang-rt-14-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -362,6 +362,8 @@ static int confine_self(struct supervisor *s)
     keep[n++] = s->sigfd;
     struct sandbox_plan plan = {
         .role = SANDBOX_SUPERVISOR, .keep_fds = keep, .n_keep = n, .report_fd = -1};
+    /* The auth daemon creates and appends to its audit log before its own sandbox. */
+    if (s->cfg->auth.audit_log[0]) plan.write_files[plan.n_write_files++] = s->cfg->auth.audit_log;
     char err[512];
     if (sandbox_enter(&plan, err, sizeof(err)) != 0) {
         log_error("sandbox: %s (--insecure-no-sandbox skips it, for debugging only)", err);

@@ -17,9 +17,9 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ROLES = ("worker", "auth", "supervisor")
 # The release build: the selftest must hold there too (the tests otherwise run the ASan one).
 RELEASE = os.environ.get("BULWARKD_RELEASE", os.path.join(REPO, "build", "bulwarkd"))
-# Capabilities the supervisor keeps when root: CAP_DAC_READ_SEARCH(2), CAP_KILL(5),
-# CAP_SETGID(6), CAP_SETUID(7).
-SUPERVISOR_CAPS = (1 << 2) | (1 << 5) | (1 << 6) | (1 << 7)
+# Capabilities the supervisor keeps when root: CAP_DAC_OVERRIDE(1), CAP_DAC_READ_SEARCH(2),
+# CAP_KILL(5), CAP_SETGID(6), CAP_SETUID(7).
+SUPERVISOR_CAPS = (1 << 1) | (1 << 2) | (1 << 5) | (1 << 6) | (1 << 7)
 
 
 def status(pid):
@@ -241,3 +241,26 @@ def test_user_option_runs_both_roles_as_that_user(make_broker):
         assert st["Uid"].split()[0] == str(pw.pw_uid), role
         assert st["Gid"].split()[0] == str(pw.pw_gid), role
     assert any("share uid" in l for l in b.log_lines()), "no warning about a shared uid"
+
+
+def test_systemd_unit_verifies(tmp_path):
+    """deploy/bulwarkd.service is a valid unit (systemd-analyze verify), pointed at the
+    release binary."""
+    tool = "/usr/bin/systemd-analyze"
+    if not os.access(tool, os.X_OK):
+        pytest.skip("systemd-analyze is not installed")
+    with open(os.path.join(REPO, "deploy", "bulwarkd.service")) as f:
+        unit = f.read()
+    assert "ExecStart=/usr/local/sbin/bulwarkd " in unit
+    path = os.path.join(str(tmp_path), "bulwarkd.service")
+    with open(path, "w") as f:
+        f.write(unit.replace("/usr/local/sbin/bulwarkd", RELEASE))
+    res = subprocess.run([tool, "verify", path], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "bulwarkd.service" not in res.stdout + res.stderr, res.stdout + res.stderr
+    for setting in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
+                    "CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_KILL\n",
+                    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+                    "SystemCallFilter=@system-service seccomp landlock_create_ruleset "
+                    "landlock_add_rule landlock_restrict_self\n"):
+        assert setting in unit, setting

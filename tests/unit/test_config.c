@@ -616,6 +616,30 @@ static void test_policy_and_auth_keys(void **state)
     expect_error("policy: [a]\n", 1, 9, "'policy'");
 }
 
+static void test_policy_path(void **state)
+{
+    (void)state;
+    static struct config c;
+    char out[CONFIG_PATH_MAX + 512];
+    config_defaults(&c);
+    assert_string_equal(config_policy_path(&c, out, sizeof(out)), "");
+    snprintf(c.path, sizeof(c.path), "/etc/bulwark/bulwark.yaml");
+    assert_string_equal(config_policy_path(&c, out, sizeof(out)), "");
+    snprintf(c.policy, sizeof(c.policy), "policy.yaml");
+    assert_string_equal(config_policy_path(&c, out, sizeof(out)), "/etc/bulwark/policy.yaml");
+    snprintf(c.policy, sizeof(c.policy), "../p/policy.yaml");
+    assert_string_equal(config_policy_path(&c, out, sizeof(out)), "/etc/bulwark/../p/policy.yaml");
+    snprintf(c.policy, sizeof(c.policy), "/srv/policy.yaml");
+    assert_string_equal(config_policy_path(&c, out, sizeof(out)), "/srv/policy.yaml");
+    snprintf(c.path, sizeof(c.path), "bulwark.yaml"); /* a bare name: the current directory */
+    snprintf(c.policy, sizeof(c.policy), "policy.yaml");
+    assert_string_equal(config_policy_path(&c, out, sizeof(out)), "policy.yaml");
+    /* Truncated to the buffer, never overrun. */
+    snprintf(c.path, sizeof(c.path), "/etc/bulwark/bulwark.yaml");
+    char small[8];
+    assert_string_equal(config_policy_path(&c, small, sizeof(small)), "/etc/bu");
+}
+
 static void test_name_ok(void **state)
 {
     (void)state;
@@ -788,6 +812,7 @@ int main(void)
         cmocka_unit_test(test_supervisor_keys),
         cmocka_unit_test(test_policy_and_auth_keys),
         cmocka_unit_test(test_name_ok),
+        cmocka_unit_test(test_policy_path),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -239,7 +240,6 @@ static const char *const never_in_roles[] = {
     "mkdir",
     "mkdirat",
     "truncate",
-    "ftruncate",
     "kill",
     "tkill",
     "reboot",
@@ -300,8 +300,11 @@ static void test_forbidden_calls_are_never_listed(void **state)
         if (listed(SANDBOX_AUTH, never_in_roles[i], NULL))
             fail_msg("the auth daemon may call %s", never_in_roles[i]);
     }
-    /* The worker opens no file at all; the auth daemon only reads. */
+    /* The worker opens no file at all and writes none; the auth daemon only reads, and
+     * writes only the audit log it opened before. */
     assert_false(listed(SANDBOX_WORKER, "openat", NULL));
+    assert_false(listed(SANDBOX_WORKER, "ftruncate", NULL));
+    assert_false(listed(SANDBOX_WORKER, "pwrite64", NULL));
     enum sandbox_arg arg;
     assert_true(listed(SANDBOX_AUTH, "openat", &arg));
     assert_int_equal(arg, SB_READ_ONLY);
@@ -590,43 +593,75 @@ static void test_switch_user(void **state)
         fail_msg("child status %#x", st);
 }
 
+/* What systemd's CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_KILL leaves a root
+ * service: those three, in every set; no CAP_SETPCAP to drop more with. */
+static int systemd_like_caps(void)
+{
+    uint32_t keep = (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_KILL);
+    for (unsigned cap = 0; cap < 64; cap++) {
+        int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+        if (in < 0)
+            break;
+        bool kept = cap < 32 && (keep & (1u << cap));
+        if (in == 1 && cap != CAP_SETPCAP && !kept && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+            return -1;
+    }
+    if (prctl(PR_CAPBSET_DROP, CAP_SETPCAP, 0, 0, 0) != 0)
+        return -1;
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof(d));
+    d[0].effective = d[0].permitted = keep;
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+/* In a child: sandbox_limit_caps, then the checks; exit code = first failed check. */
+static int limit_caps_child(bool systemd)
+{
+    char err[256];
+    if (systemd && systemd_like_caps() != 0)
+        return 9;
+    if (sandbox_limit_caps(err, sizeof(err)) != 0)
+        return 2;
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) != 0)
+        return 3;
+    uint32_t want = (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_KILL) |
+                    (1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH);
+    if ((d[0].effective & ~want) || d[1].effective || (d[0].permitted & ~want))
+        return 4;
+    if (!(d[0].effective & (1u << CAP_SETUID)))
+        return 5;
+    if (prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0)
+        return 6;
+    if (prctl(PR_CAPBSET_READ, CAP_NET_ADMIN, 0, 0, 0) != 0)
+        return 7;
+    if (prctl(PR_CAPBSET_READ, CAP_SETUID, 0, 0, 0) != 1)
+        return 8;
+    return 0;
+}
+
 static void test_limit_caps(void **state)
 {
     (void)state;
     if (geteuid() != 0)
         skip();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        char err[256];
-        if (sandbox_limit_caps(err, sizeof(err)) != 0)
-            _exit(2);
-        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
-        struct __user_cap_data_struct d[2];
-        if (syscall(SYS_capget, &h, d) != 0)
-            _exit(3);
-        uint32_t want = (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_KILL) |
-                        (1u << CAP_DAC_READ_SEARCH);
-        if ((d[0].effective & ~want) || d[1].effective || (d[0].permitted & ~want))
-            _exit(4);
-        if (!(d[0].effective & (1u << CAP_SETUID)))
-            _exit(5);
-        if (prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0)
-            _exit(6);
-        if (prctl(PR_CAPBSET_READ, CAP_NET_ADMIN, 0, 0, 0) != 0)
-            _exit(7);
-        if (prctl(PR_CAPBSET_READ, CAP_SETUID, 0, 0, 0) != 1)
-            _exit(8);
-        _exit(0);
+    for (int systemd = 0; systemd <= 1; systemd++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            _exit(limit_caps_child(systemd));
+        int st = child_status(pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("%s: check %d failed", systemd ? "under systemd's set" : "as root",
+                     WEXITSTATUS(st));
     }
-    int st = child_status(pid);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        fail_msg("child status %#x", st);
 }
 
 /* --- Landlock ---------------------------------------------------------------------------- */
 
-static char ll_dir[64], ll_file[96];
+static char ll_dir[64], ll_file[96], ll_logs[96], ll_log[128];
 
 static int open_err(const char *path, int flags)
 {
@@ -649,13 +684,18 @@ static int tcp_bind_err(void)
     return rc;
 }
 
-/* In a child: Landlock for role, then the checks; exit code = first failed check. */
+/* In a child: Landlock for role, then the checks; exit code = first failed check. The read
+ * path is ll_file (the configuration), the write paths ll_log (an audit log, in its own
+ * directory) and one in a directory that does not exist (skipped). */
 static int landlock_child(enum sandbox_role role)
 {
     char err[256], other[128];
+    const char *reads[] = {ll_file};
+    const char *writes[] = {ll_log, "/nonexistent-bulwark-dir/audit.log"};
+    struct sandbox_paths paths = {reads, 1, writes, 2};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return 2;
-    int abi = sandbox_landlock(role, ll_file, err, sizeof(err));
+    int abi = sandbox_landlock(role, &paths, err, sizeof(err));
     if (abi <= 0)
         return 3;
     snprintf(other, sizeof(other), "%s/created", ll_dir);
@@ -669,12 +709,16 @@ static int landlock_child(enum sandbox_role role)
             return 12;
         if (open_err(other, O_WRONLY | O_CREAT) != EACCES)
             return 13;
+        if (open_err(ll_log, O_WRONLY | O_CREAT | O_APPEND) != EACCES)
+            return 14; /* write paths are the supervisor's */
         break;
     case SANDBOX_WORKER:
         if (open_err(ll_file, O_RDONLY) != EACCES)
             return 20;
         if (open_err("/etc/passwd", O_RDONLY) != EACCES)
             return 21;
+        if (open_err(ll_log, O_WRONLY | O_CREAT | O_APPEND) != EACCES)
+            return 22;
         break;
     default:
         if (open_err(ll_file, O_RDONLY) != 0)
@@ -687,6 +731,12 @@ static int landlock_child(enum sandbox_role role)
             return 33;
         if (unlink(ll_file) == 0 || errno != EACCES)
             return 34;
+        if (open_err(ll_log, O_RDWR | O_CREAT | O_APPEND) != 0)
+            return 35; /* the audit log's directory stays writable */
+        if (open_err(ll_log, O_WRONLY | O_TRUNC) != 0)
+            return 36;
+        if (unlink(ll_log) == 0 || errno != EACCES)
+            return 37; /* ... for writing and creating, not removing */
         break;
     }
     if (abi >= 4 && tcp_bind_err() != EACCES)
@@ -702,6 +752,9 @@ static void test_landlock_per_role(void **state)
     snprintf(ll_dir, sizeof(ll_dir), "/tmp/bulwark-test-landlock-XXXXXX");
     assert_non_null(mkdtemp(ll_dir));
     snprintf(ll_file, sizeof(ll_file), "%s/bulwark.yaml", ll_dir);
+    snprintf(ll_logs, sizeof(ll_logs), "%s/logs", ll_dir);
+    snprintf(ll_log, sizeof(ll_log), "%s/audit.log", ll_logs);
+    assert_int_equal(mkdir(ll_logs, 0700), 0);
     int fd = open(ll_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
     close(fd);
@@ -716,7 +769,10 @@ static void test_landlock_per_role(void **state)
     }
     char other[128];
     snprintf(other, sizeof(other), "%s/created", ll_dir);
-    assert_int_equal(access(other, F_OK), -1); /* nothing was created */
+    assert_int_equal(access(other, F_OK), -1); /* nothing was created there */
+    assert_int_equal(access(ll_log, F_OK), 0); /* the supervisor created the log */
+    unlink(ll_log);
+    rmdir(ll_logs);
     unlink(ll_file);
     rmdir(ll_dir);
 }
