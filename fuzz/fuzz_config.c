@@ -28,7 +28,8 @@ static struct config *cfg_a, *cfg_b;
 
 static void setup(void)
 {
-    if (memfd >= 0) return;
+    if (memfd >= 0)
+        return;
     memfd = memfd_create("bulwark-fuzz-config", MFD_CLOEXEC);
     FUZZ_CHECK(memfd >= 0, "memfd_create: %s", strerror(errno));
     snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
@@ -41,8 +42,10 @@ static void setup(void)
 static void check_error_format(const char *err)
 {
     size_t pl = strlen(path);
-    FUZZ_CHECK(strncmp(err, path, pl) == 0 && err[pl] == ':', "error does not start with the "
-               "path: \"%s\"", err);
+    FUZZ_CHECK(strncmp(err, path, pl) == 0 && err[pl] == ':',
+               "error does not start with the "
+               "path: \"%s\"",
+               err);
     const char *p = err + pl + 1;
     for (int field = 0; field < 2; field++) {
         char *end;
@@ -114,7 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > (1u << 20)) return 0;
+    if (size > (1u << 20))
+        return 0;
     setup();
     fuzz_listen(data, size);
     FUZZ_CHECK(ftruncate(memfd, 0) == 0, "ftruncate");

@@ -87,10 +87,10 @@ static void check_msg(const uint8_t *f, size_t len, const struct ipc_msg *m)
         break;
     }
     case IPC_SESSION_END:
-        FUZZ_CHECK(fz_inside(f, len, m->u.session_end.client_id.p, m->u.session_end.client_id.len) &&
-                       fz_inside(f, len, m->u.session_end.identity.p,
-                                 m->u.session_end.identity.len),
-                   "SESSION_END string outside the frame");
+        FUZZ_CHECK(
+            fz_inside(f, len, m->u.session_end.client_id.p, m->u.session_end.client_id.len) &&
+                fz_inside(f, len, m->u.session_end.identity.p, m->u.session_end.identity.len),
+            "SESSION_END string outside the frame");
         break;
     case IPC_SESSION_CHECK_RESP:
     case IPC_HELLO:
@@ -112,6 +112,78 @@ static void check_reencode(const uint8_t *f, size_t len, const struct ipc_msg *m
     free(e);
 }
 
+/* The encoder validates exactly as the decoder: a decoded message made invalid in one field
+ * must be refused. */
+static void expect_refused(const struct ipc_msg *m, const char *what)
+{
+    uint8_t e[IPC_HEADER_LEN + 64];
+    FUZZ_CHECK(ipc_encode(m, e, sizeof(e)) == 0 && ipc_encode(m, NULL, 0) == 0,
+               "ipc_encode accepted a message with %s", what);
+}
+
+static void check_refusals(const struct ipc_msg *m)
+{
+    struct ipc_msg b = *m;
+    static const uint8_t one = 'x';
+    b.type = 0;
+    expect_refused(&b, "type 0");
+    b.type = IPC_TYPE_MAX + 1;
+    expect_refused(&b, "an unknown type");
+    b = *m;
+    switch (m->type) {
+    case IPC_CONNECT_REQ:
+        b.u.connect_req.proto_level = 6;
+        expect_refused(&b, "protocol level 6");
+        b = *m;
+        b.u.connect_req.flags |= 0x80;
+        expect_refused(&b, "an unknown flag");
+        b = *m;
+        b.u.connect_req.flags &= (uint8_t)~IPC_CONN_HAS_USERNAME;
+        b.u.connect_req.username = (struct ipc_bytes){&one, 1};
+        expect_refused(&b, "a username without its flag");
+        b = *m;
+        b.u.connect_req.peer = (struct ipc_bytes){NULL, 1};
+        expect_refused(&b, "a string without bytes");
+        break;
+    case IPC_CONNECT_RESP:
+        b.u.connect_resp.rc = 6;
+        expect_refused(&b, "CONNACK code 6");
+        break;
+    case IPC_ACL_REQ:
+        b.u.acl_req.action = 3;
+        expect_refused(&b, "action 3");
+        b = *m;
+        b.u.acl_req.qos = 3;
+        expect_refused(&b, "QoS 3");
+        b = *m;
+        b.u.acl_req.topic.len = 0;
+        expect_refused(&b, "an empty topic");
+        break;
+    case IPC_ACL_RESP:
+        b.u.acl_resp.max_qos = 3;
+        expect_refused(&b, "max QoS 3");
+        b = *m;
+        b.u.acl_resp.flags = 0x80;
+        expect_refused(&b, "an unknown ACL flag");
+        b = *m;
+        b.u.acl_resp.payload_format = IPC_PAYLOAD_JSON + 1;
+        expect_refused(&b, "an unknown payload format");
+        break;
+    case IPC_SESSION_CHECK_REQ:
+        b.u.check_req.has_username = false;
+        b.u.check_req.username = (struct ipc_bytes){&one, 1};
+        expect_refused(&b, "a username without its flag");
+        break;
+    case IPC_SESSION_END:
+        b.u.session_end.identity = (struct ipc_bytes){NULL, 1};
+        expect_refused(&b, "a string without bytes");
+        break;
+    default:
+        break;
+    }
+    FUZZ_CHECK(ipc_err_str(IPC_E_VALUE)[0] && ipc_err_str(12345)[0], "empty error text");
+}
+
 /* A frame alone, in a heap block of exactly its size, and its strict prefixes. */
 static void check_alone(const uint8_t *f, size_t len)
 {
@@ -123,7 +195,8 @@ static void check_alone(const uint8_t *f, size_t len)
     FUZZ_CHECK(ipc_decode(b, len, &m, &used) == IPC_OK && used == len, "frame alone differs");
     size_t cuts[3] = {len - 1, IPC_HEADER_LEN, IPC_HEADER_LEN - 1};
     for (size_t i = 0; i < 3; i++) {
-        if (cuts[i] >= len) continue;
+        if (cuts[i] >= len)
+            continue;
         used = 1;
         FUZZ_CHECK(ipc_decode(b, cuts[i], &m, &used) == IPC_NEED_MORE && used == 0,
                    "prefix of %zu bytes is not NEED_MORE", cuts[i]);
@@ -172,11 +245,14 @@ static bool drain_chan(struct ipc_chan *rx, const uint8_t *buf, const struct fra
             (*k)++;
         }
         if (rc != IPC_NEED_MORE) {
-            FUZZ_CHECK(rc == final_rc && *k == nfr, "channel error %d after %zu frames; direct %d "
-                       "after %zu", rc, *k, final_rc, nfr);
+            FUZZ_CHECK(rc == final_rc && *k == nfr,
+                       "channel error %d after %zu frames; direct %d "
+                       "after %zu",
+                       rc, *k, final_rc, nfr);
             return false;
         }
-        if (r == -2) return true;
+        if (r == -2)
+            return true;
     }
 }
 
@@ -194,10 +270,12 @@ static void chan_roundtrip(const uint8_t *buf, size_t n, const struct frame *fr,
     bool alive = true;
     while (off < n && alive) {
         size_t want = chunk_size(&rng);
-        if (want > n - off) want = n - off;
+        if (want > n - off)
+            want = n - off;
         ssize_t w = write(sv[1], buf + off, want);
         FUZZ_CHECK(w > 0 || errno == EAGAIN, "write: %s", strerror(errno));
-        if (w > 0) off += (size_t)w;
+        if (w > 0)
+            off += (size_t)w;
         alive = drain_chan(&rx, buf, fr, nfr, &k, final_rc);
     }
     if (alive) {
@@ -259,12 +337,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1 || size > (1u << 20)) return 0;
+    if (size < 1 || size > (1u << 20))
+        return 0;
     uint8_t sel = data[0];
     size_t n = size - 1;
     uint8_t *buf = malloc(n ? n : 1);
     FUZZ_CHECK(buf != NULL, "out of memory");
-    if (n) memcpy(buf, data + 1, n);
+    if (n)
+        memcpy(buf, data + 1, n);
 
     size_t cap = n / IPC_HEADER_LEN + 1, nfr = 0, off = 0;
     struct frame *fr = malloc(cap * sizeof(*fr));
@@ -274,14 +354,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct ipc_msg m;
         size_t used = 12345;
         int rc = ipc_decode(buf + off, n - off, &m, &used);
-        FUZZ_CHECK(rc_known(rc), "ipc_decode returned %d", rc);
+        FUZZ_CHECK(rc_known(rc) && ipc_err_str(rc)[0], "ipc_decode returned %d", rc);
         if (rc != IPC_OK) {
             FUZZ_CHECK(used == 0, "consumed set on %d", rc);
             if (rc == IPC_NEED_MORE) {
                 size_t left = n - off;
-                FUZZ_CHECK(left < IPC_HEADER_LEN ||
-                               (be32(buf + off + 8) <= IPC_MAX_PAYLOAD &&
-                                left - IPC_HEADER_LEN < be32(buf + off + 8)),
+                FUZZ_CHECK(left < IPC_HEADER_LEN || (be32(buf + off + 8) <= IPC_MAX_PAYLOAD &&
+                                                     left - IPC_HEADER_LEN < be32(buf + off + 8)),
                            "NEED_MORE with a whole frame present");
             }
             final_rc = rc;
@@ -291,6 +370,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    "consumed %zu for a frame of %u payload bytes", used, be32(buf + off + 8));
         check_msg(buf + off, used, &m);
         check_reencode(buf + off, used, &m);
+        check_refusals(&m);
         check_alone(buf + off, used);
         fr[nfr++] = (struct frame){off, used};
         off += used;

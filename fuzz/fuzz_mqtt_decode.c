@@ -23,7 +23,8 @@ static char *fz_cstr(const struct mqtt_str *s)
 {
     char *c = malloc((size_t)s->len + 1);
     FUZZ_CHECK(c != NULL, "out of memory");
-    if (s->len) memcpy(c, s->p, s->len);
+    if (s->len)
+        memcpy(c, s->p, s->len);
     c[s->len] = '\0';
     return c;
 }
@@ -36,14 +37,18 @@ static bool has_nul(const struct mqtt_str *s)
 /* '+' and '#' each fill a level, '#' only as the last level: checked level by level. */
 static bool ref_filter_ok(const uint8_t *f, size_t len)
 {
-    if (len == 0 || !fz_ref_utf8(f, len)) return false;
+    if (len == 0 || !fz_ref_utf8(f, len))
+        return false;
     size_t start = 0;
     for (size_t i = 0; i <= len; i++) {
-        if (i < len && f[i] != '/') continue;
+        if (i < len && f[i] != '/')
+            continue;
         size_t n = i - start;
         bool wild = memchr(f + start, '+', n) || memchr(f + start, '#', n);
-        if (wild && n != 1) return false;
-        if (n == 1 && f[start] == '#' && i != len) return false;
+        if (wild && n != 1)
+            return false;
+        if (n == 1 && f[start] == '#' && i != len)
+            return false;
         start = i + 1;
     }
     return true;
@@ -103,7 +108,8 @@ static void check_connect(uint8_t byte0, const uint8_t *body, uint32_t len,
         FUZZ_CHECK(!k->has_password || k->has_username, "password without username below 5.0");
 
     /* Re-encode. The encoder always writes the name "MQTT" and takes C strings. */
-    if (k->proto_level == MQTT_PROTO_5 || has_nul(&k->password)) return;
+    if (k->proto_level == MQTT_PROTO_5 || has_nul(&k->password))
+        return;
     char *cid = fz_cstr(&k->client_id), *user = fz_cstr(&k->username);
     char *pass = fz_cstr(&k->password), *wt = fz_cstr(&k->will_topic);
     struct mqtt_connect_opts o = {
@@ -161,8 +167,8 @@ static void check_publish(uint8_t byte0, const uint8_t *body, uint32_t len,
     size_t cap = (size_t)len + 16;
     uint8_t *e = malloc(cap);
     FUZZ_CHECK(e != NULL, "out of memory");
-    size_t n = mqtt_encode_publish(e, cap, p->qos, p->dup, p->retain, t, p->packet_id,
-                                   p->payload.p, p->payload.len);
+    size_t n = mqtt_encode_publish(e, cap, p->qos, p->dup, p->retain, t, p->packet_id, p->payload.p,
+                                   p->payload.len);
     same_packet(e, n, byte0, body, len, "PUBLISH");
     uint8_t head[8];
     size_t hn = mqtt_encode_publish_head(head, p->qos, p->dup, p->retain, (uint16_t)p->topic.len,
@@ -180,7 +186,8 @@ static void check_topics(uint8_t byte0, const uint8_t *body, uint32_t len, uint8
     FUZZ_CHECK(tl->packet_id != 0, "SUBSCRIBE/UNSUBSCRIBE packet id 0");
     FUZZ_CHECK(tl->count >= 1, "empty topic list decoded");
     FUZZ_CHECK(tl->with_options == (type == MQTT_SUBSCRIBE), "with_options wrong");
-    FUZZ_CHECK(fz_inside(body, len, tl->list, tl->list_len) && tl->list + tl->list_len == body + len,
+    FUZZ_CHECK(fz_inside(body, len, tl->list, tl->list_len) &&
+                   tl->list + tl->list_len == body + len,
                "list is not the rest of the body");
     struct mqtt_topic_iter it;
     struct mqtt_str f;
@@ -196,7 +203,8 @@ static void check_topics(uint8_t byte0, const uint8_t *body, uint32_t len, uint8
                    "codec and topic.h disagree on a filter");
         if (type == MQTT_SUBSCRIBE) {
             FUZZ_CHECK((opts & 3) != 3, "subscription QoS 3 decoded");
-            if (level < MQTT_PROTO_5) FUZZ_CHECK(!(opts & 0xFC), "reserved option bits decoded");
+            if (level < MQTT_PROTO_5)
+                FUZZ_CHECK(!(opts & 0xFC), "reserved option bits decoded");
         } else {
             FUZZ_CHECK(opts == 0, "UNSUBSCRIBE entry with options");
         }
@@ -336,7 +344,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t levels[4] = {MQTT_PROTO_31, MQTT_PROTO_311, MQTT_PROTO_5, MQTT_PROTO_311};
-    if (size < 1) return 0;
+    if (size < 1)
+        return 0;
     uint8_t level = levels[data[0] & 3];
     bool server_side = data[0] & 4;
     const uint8_t *p = data + 1;
@@ -347,17 +356,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t hl = 0;
         int r = mqtt_fixed_header(p, n, &b0, &rem, &hl);
         check_fixed_header(p, n, r, b0, rem, hl);
-        if (r != MQTT_OK) break;
+        if (r != MQTT_OK)
+            break;
         /* A truncated last packet is decoded with what is there: one more body shape. */
         uint32_t blen = rem <= n - hl ? rem : (uint32_t)(n - hl);
         uint8_t *body = malloc(blen ? blen : 1);
         FUZZ_CHECK(body != NULL, "out of memory");
-        if (blen) memcpy(body, p + hl, blen);
+        if (blen)
+            memcpy(body, p + hl, blen);
         struct mqtt_packet pk;
         int rc = mqtt_decode(b0, body, blen, level, server_side, &pk);
         FUZZ_CHECK(rc == MQTT_OK || (rc <= MQTT_E_MALFORMED && rc >= MQTT_E_TYPE),
                    "mqtt_decode returned %d", rc);
-        if (rc == MQTT_OK) check_packet(b0, body, blen, level, server_side, &pk);
+        FUZZ_CHECK(strcmp(mqtt_err_str(rc), "unknown error") != 0, "no text for %d", rc);
+        if (rc == MQTT_OK)
+            check_packet(b0, body, blen, level, server_side, &pk);
         FUZZ_CHECK(mqtt_utf8_valid(body, blen) == fz_ref_utf8(body, blen),
                    "mqtt_utf8_valid disagrees with the reference on %u bytes", blen);
         free(body);

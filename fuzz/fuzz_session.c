@@ -20,6 +20,8 @@
  *   7 READ: toggle whether the client reads what the broker sends
  *   8 AUTH CHANNEL: arg bit 0 set: drop it; clear: (re)attach a new one (HELLO, generation arg)
  *   9 GENERATION: the auth daemon announces generation arg
+ * At most MAX_STEPS steps, MAX_CHANNELS channel changes and MAX_OPENS client connections
+ * per input (further ones are ignored), which bounds the cost of one input.
  * Oracles: ASan/UBSan, no leak (libFuzzer build), every byte the broker sends to a client
  * decodes as a valid client-side packet in a valid order (CONNACK first, once, nothing
  * after a refusal), every IPC frame the worker sends decodes and has a rising request id,
@@ -49,6 +51,10 @@
 
 #define SLOTS 3
 #define MAX_STEPS 256
+/* Socketpairs and their buffers are the expensive part of a step under ASan: bound them per
+ * input so a script of hundreds of reconnects does not slow the whole campaign down. */
+#define MAX_CHANNELS 16          /* auth channel drops and attaches */
+#define MAX_OPENS 48             /* client connections */
 #define READ_CHUNK (64u * 1024u) /* worker.c: input beyond a packet is at most one chunk */
 #define PUMP_ROUNDS 64
 #define OUT_MAX (4u << 20) /* client-side buffer of unparsed broker output */
@@ -85,12 +91,14 @@ static struct config cfg;
 static struct worker w;
 static struct slot slots[SLOTS];
 static struct auth_side au;
-static bool small_sndbuf; /* selector bit: a small send buffer, for back-pressure */
-static bool trace;        /* FUZZ_TRACE=1: narrate the script and the worker's log (triage) */
+static bool small_sndbuf;   /* selector bit: a small send buffer, for back-pressure */
+static int channels, opens; /* used up in this input */
+static bool trace;          /* FUZZ_TRACE=1: narrate the script and the worker's log (triage) */
 
 #define TRACE(...)                                                                                 \
     do {                                                                                           \
-        if (trace) fprintf(stderr, "fuzz_session: " __VA_ARGS__);                                  \
+        if (trace)                                                                                 \
+            fprintf(stderr, "fuzz_session: " __VA_ARGS__);                                         \
     } while (0)
 
 /* ---- checks on the worker's bookkeeping ------------------------------------------- */
@@ -107,7 +115,8 @@ static bool check_session(void *ctx, const void *key, size_t len, void *value)
     FUZZ_CHECK(s->id_len == len && memcmp(s->client_id, key, len) == 0, "session key");
     FUZZ_CHECK(s->n_infl <= s->cap_infl && s->cap_infl <= w.lim->max_inflight, "inflight %u/%u",
                s->n_infl, s->cap_infl);
-    FUZZ_CHECK(s->q_len <= w.lim->max_queued_messages && s->q_len <= s->q_cap, "queue %u", s->q_len);
+    FUZZ_CHECK(s->q_len <= w.lim->max_queued_messages && s->q_len <= s->q_cap, "queue %u",
+               s->q_len);
     FUZZ_CHECK(s->n_qos2_in <= w.lim->max_inbound_qos2, "inbound QoS 2 %u", s->n_qos2_in);
     FUZZ_CHECK(s->n_subs <= s->cap_subs, "subs");
     if (s->conn) {
@@ -123,6 +132,11 @@ static bool check_session(void *ctx, const void *key, size_t len, void *value)
         FUZZ_CHECK(bits == s->n_qos2_in, "QoS 2 bitmap holds %u ids, count says %u", bits,
                    s->n_qos2_in);
     }
+    uint32_t reqs = 0;
+    for (uint32_t i = 0; i < w.pend_len; i++)
+        reqs += w.pend[(w.pend_head + i) % w.pend_cap].s == s;
+    FUZZ_CHECK(reqs == s->reqs_in_flight, "session names %u requests, %u pending",
+               s->reqs_in_flight, reqs);
     sw->subs += s->n_subs;
     return false;
 }
@@ -149,17 +163,24 @@ static void check_worker(bool deep)
         uint32_t reqs = 0;
         for (uint32_t i = 0; i < w.pend_len; i++)
             reqs += w.pend[(w.pend_head + i) % w.pend_cap].conn == c;
-        FUZZ_CHECK(reqs == c->reqs_in_flight, "connection names %u requests, %u pending", 
+        FUZZ_CHECK(reqs == c->reqs_in_flight, "connection names %u requests, %u pending",
                    c->reqs_in_flight, reqs);
     }
     FUZZ_CHECK(n == w.n_conns, "n_conns %u, list holds %u", w.n_conns, n);
     for (uint32_t i = 0; i < w.pend_len; i++) {
         const struct conn *pc = w.pend[(w.pend_head + i) % w.pend_cap].conn;
-        if (!pc) continue;
+        if (!pc)
+            continue;
         bool live = false;
         for (struct conn *c = w.conns; c && !live; c = c->next)
             live = c == pc;
         FUZZ_CHECK(live, "pending auth request names a connection that is gone");
+    }
+    for (uint32_t i = 0; i < w.pend_len; i++) {
+        const struct session *ps = w.pend[(w.pend_head + i) % w.pend_cap].s;
+        if (ps) /* a freed session is an ASan report right here */
+            FUZZ_CHECK(strmap_get(&w.sessions, ps->client_id, ps->id_len) == ps,
+                       "pending re-check names a session that is gone");
     }
     FUZZ_CHECK(w.auth_up || w.pend_len == 0, "requests pending without an auth channel");
     FUZZ_CHECK(strmap_count(&w.sessions) <= w.lim->max_sessions, "sessions over max_sessions");
@@ -173,9 +194,11 @@ static void check_worker(bool deep)
 
 static struct conn *find_conn(uint64_t id)
 {
-    if (!id) return NULL;
+    if (!id)
+        return NULL;
     for (struct conn *c = w.conns; c; c = c->next)
-        if (c->id == id) return c;
+        if (c->id == id)
+            return c;
     return NULL;
 }
 
@@ -189,11 +212,14 @@ static void parse_output(struct slot *s)
         size_t hl;
         int r = mqtt_fixed_header(s->obuf + off, s->olen - off, &b0, &rem, &hl);
         FUZZ_CHECK(r != MQTT_E_MALFORMED, "broker sent a bad remaining length");
-        if (r == MQTT_NEED_MORE || s->olen - off - hl < rem) break;
+        if (r == MQTT_NEED_MORE || s->olen - off - hl < rem)
+            break;
         struct mqtt_packet pk;
         int rc = mqtt_decode(b0, s->obuf + off + hl, rem, MQTT_PROTO_311, false, &pk);
-        FUZZ_CHECK(rc == MQTT_OK, "broker sent a packet (byte 0 %02x, %u bytes) that does not "
-                   "decode: %s", b0, rem, mqtt_err_str(rc));
+        FUZZ_CHECK(rc == MQTT_OK,
+                   "broker sent a packet (byte 0 %02x, %u bytes) that does not "
+                   "decode: %s",
+                   b0, rem, mqtt_err_str(rc));
         TRACE("slot %d <- type %u (%u bytes)%s\n", (int)(s - slots), pk.type, rem,
               pk.type == MQTT_CONNACK ? (pk.u.connack.rc ? " refused" : " accepted") : "");
         FUZZ_CHECK(!s->refused, "broker sent more after refusing the connection");
@@ -212,7 +238,8 @@ static void parse_output(struct slot *s)
 
 static void slot_reset(struct slot *s)
 {
-    if (s->peer >= 0) close(s->peer);
+    if (s->peer >= 0)
+        close(s->peer);
     s->peer = -1;
     s->conn_id = 0;
     s->connack = s->refused = false;
@@ -238,7 +265,8 @@ static bool slot_drain(struct slot *s)
             parse_output(s);
             continue;
         }
-        if (n == 0) slot_reset(s); /* the broker closed the connection */
+        if (n == 0)
+            slot_reset(s); /* the broker closed the connection */
         break;
     }
     return got;
@@ -253,6 +281,8 @@ static void set_nonblock(int fd)
 static void slot_open(struct slot *s, int idx)
 {
     slot_reset(s);
+    if (opens++ >= MAX_OPENS)
+        return;
     int sv[2];
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
                "socketpair: %s", strerror(errno));
@@ -262,7 +292,7 @@ static void slot_open(struct slot *s, int idx)
         return;
     }
     if (small_sndbuf) {
-        int sz = 4096;
+        int sz = 1; /* the kernel's minimum */
         setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
     }
     struct conn *c = conn_new(&w, sv[0]);
@@ -284,7 +314,8 @@ static void auth_forget(void)
 
 static void auth_close(void)
 {
-    if (au.fd < 0) return;
+    if (au.fd < 0)
+        return;
     ipc_chan_free(&au.ch);
     close(au.fd);
     au.fd = -1;
@@ -347,18 +378,23 @@ static bool auth_drain(void)
                            "ACL request for a topic the worker should have refused");
             } else if (m.type == IPC_CONNECT_REQ) {
                 const struct ipc_connect_req *q = &m.u.connect_req;
-                FUZZ_CHECK(q->client_id.len > 0 && q->client_id.len <= w.lim->max_client_id_length
-                               && (q->proto_level == 3 || q->proto_level == 4),
+                /* Ids the broker assigns ("auto-...") are not bound by max_client_id_length. */
+                bool assigned = q->client_id.len > 5 && memcmp(q->client_id.p, "auto-", 5) == 0;
+                FUZZ_CHECK(q->client_id.len > 0 &&
+                               (q->client_id.len <= w.lim->max_client_id_length || assigned) &&
+                               (q->proto_level == 3 || q->proto_level == 4),
                            "CONNECT_REQ fields");
-                a.identity_len = q->username.len < sizeof(a.identity) ? q->username.len
-                                                                      : sizeof(a.identity);
-                if (a.identity_len) memcpy(a.identity, q->username.p, a.identity_len);
+                a.identity_len =
+                    q->username.len < sizeof(a.identity) ? q->username.len : sizeof(a.identity);
+                if (a.identity_len)
+                    memcpy(a.identity, q->username.p, a.identity_len);
             }
             TRACE("auth <- request %u (type %u)\n", m.req_id, m.type);
             auth_push(&a);
         }
         FUZZ_CHECK(rc == IPC_NEED_MORE, "worker sent an undecodable frame: %s", ipc_err_str(rc));
-        if (r == -2) break;
+        if (r == -2)
+            break;
     }
     return got;
 }
@@ -389,9 +425,11 @@ static void auth_answer(uint8_t arg, uint8_t extra)
     static const struct ipc_limits limits[4] = {
         {0, 0, 0, 0}, {1, 1, 64, 1}, {10, 5, 1000, 4}, {0, 0, 0, 1}};
     static const uint32_t payload_max[4] = {0, 4, 64, 1024};
-    if (au.fd < 0) return;
+    if (au.fd < 0)
+        return;
     size_t count = (arg & 7) ? (size_t)(arg & 7) : au.qn;
-    if (arg & 0x80) au.generation++;
+    if (arg & 0x80)
+        au.generation++;
     for (size_t i = 0; i < count && au.qn; i++) {
         struct answer a = au.q[au.qh];
         au.qh = (au.qh + 1) % au.qcap;
@@ -418,7 +456,8 @@ static void auth_answer(uint8_t arg, uint8_t extra)
             r->allow = v.allow;
             r->max_qos = v.max_qos;
             r->generation = au.generation;
-            r->flags = (uint8_t)((extra & 4 ? 0 : IPC_ACL_RETAIN_OK) | (extra & 8 ? IPC_ACL_SEALED : 0));
+            r->flags =
+                (uint8_t)((extra & 4 ? 0 : IPC_ACL_RETAIN_OK) | (extra & 8 ? IPC_ACL_SEALED : 0));
             r->payload_format = (uint8_t)(((extra >> 4) & 3) % 3);
             r->payload_max = payload_max[extra >> 6];
         } else {
@@ -448,8 +487,10 @@ static bool dispatch(void)
         if (h->kind == H_CONN) {
             worker_conn_event(&w, (struct conn *)h, e);
         } else if (h->kind == H_AUTH) {
-            if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) auth_client_on_readable(&w);
-            if ((e & EPOLLOUT) && w.auth_up) w.auth_dirty = true;
+            if (e & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                auth_client_on_readable(&w);
+            if ((e & EPOLLOUT) && w.auth_up)
+                w.auth_dirty = true;
         } else {
             FUZZ_FAIL("unexpected handle kind %d", h->kind);
         }
@@ -468,7 +509,8 @@ static void pump(void)
             busy |= slot_drain(&slots[i]);
         busy |= auth_drain();
         check_worker(false);
-        if (!busy) break;
+        if (!busy)
+            break;
         FUZZ_CHECK(round < PUMP_ROUNDS, "the loop does not go quiet after %d turns", round);
     }
     if (au.expect_drop) {
@@ -487,8 +529,10 @@ static void feed(struct slot *s, int idx, const uint8_t *p, size_t n)
     size_t off = 0;
     for (int tries = 0; off < n && s->peer >= 0 && tries < 8; tries++) {
         ssize_t r = write(s->peer, p + off, n - off);
-        if (r > 0) off += (size_t)r;
-        else if (errno != EAGAIN) break; /* the broker closed it */
+        if (r > 0)
+            off += (size_t)r;
+        else if (errno != EAGAIN)
+            break; /* the broker closed it */
         pump();
     }
 }
@@ -496,7 +540,8 @@ static void feed(struct slot *s, int idx, const uint8_t *p, size_t n)
 static void init_once(void)
 {
     static bool done;
-    if (done) return;
+    if (done)
+        return;
     done = true;
     signal(SIGPIPE, SIG_IGN); /* as worker_main: writes to closed sockets return EPIPE */
     trace = getenv("FUZZ_TRACE") != NULL;
@@ -516,7 +561,7 @@ static void setup(uint8_t sel)
     l->max_inflight = (sel & 8) ? 20 : 2;
     l->max_queued_messages = (sel & 8) ? 1000 : 4;
     l->max_sessions = (sel & 16) ? 100 : 2;
-    l->max_connections = (sel & 16) ? 100 : 2;
+    l->max_connections = (sel & 16) ? 100 : 3; /* one more than sessions: both limits bite */
     l->verdict_cache_size = (sel & 32) ? 256 : 2;
     l->max_inbound_qos2 = (sel & 32) ? 1000 : 2;
     l->max_topic_length = (sel & 64) ? 1024 : 16;
@@ -527,6 +572,7 @@ static void setup(uint8_t sel)
     small_sndbuf = sel & 128;
     FUZZ_CHECK(worker_init(&w, &cfg) == 0, "worker_init failed");
     w.now = T0;
+    au.last_id = 0; /* request ids count per worker, across auth channels */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -534,13 +580,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint32_t steps_ms[8] = {1, 99, 100, 499, 501, 1000, 1501, 60000};
-    if (size < 1) return 0;
+    if (size < 1)
+        return 0;
     init_once();
     fz_rand_reset();
+    channels = opens = 0;
     struct fz f = {data, size};
     setup(fz_u8(&f));
     auth_attach(0);
-    au.last_id = 0;
     pump();
     for (int step = 0; step < MAX_STEPS && !fz_done(&f); step++) {
         uint8_t op = fz_u8(&f);
@@ -552,7 +599,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1:
         case 2: {
             size_t len = fz_u8(&f), got;
-            if (len & 0x80) len = (len & 0x7f) << 8 | fz_u8(&f);
+            if (len & 0x80)
+                len = (len & 0x7f) << 8 | fz_u8(&f);
             const uint8_t *p = fz_take(&f, len, &got);
             feed(s, idx, p, got);
             break;
@@ -579,6 +627,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 8: {
             uint8_t a = fz_u8(&f);
+            if (channels++ >= MAX_CHANNELS)
+                break;
             if (a & 1)
                 auth_close();
             else

@@ -5,7 +5,8 @@
  * appears in UTF-8, so no valid topic is lost). A record is an op byte and a string:
  *   op & 7: 0, 1, 7 check only; 2 subscribe; 3 unsubscribe; 4 route (match a name);
  *           5 retain (op bit 3: empty payload, i.e. clear); 6 retained lookup (a filter)
- *   op bits 3-4: subscriber (one of four); bits 5-7: subscription options.
+ *   op bits 3-6: subscriber (one of sixteen, so one filter can hold enough entries to
+ *   shrink its array again); bits 5-7: subscription options.
  * Oracles: topic_name_check/topic_filter_check return what a level-splitting reference
  * returns (same precedence: empty, length, UTF-8, wildcards, depth); topic_match agrees
  * with the reference matcher on every valid (filter, name) pair among recent records;
@@ -45,7 +46,8 @@ static struct str *split(struct str s, size_t *n)
     FUZZ_CHECK(lv != NULL, "out of memory");
     size_t k = 0, start = 0;
     for (size_t i = 0; i <= s.len; i++) {
-        if (i < s.len && s.p[i] != '/') continue;
+        if (i < s.len && s.p[i] != '/')
+            continue;
         lv[k++] = (struct str){s.p + start, i - start};
         start = i + 1;
     }
@@ -70,28 +72,34 @@ static uint32_t eff(uint32_t v)
 
 static enum topic_check ref_check(struct str s, const struct topic_limits *lim, bool filter)
 {
-    if (s.len == 0) return TOPIC_EMPTY;
-    if (s.len > eff(lim ? lim->max_length : 0)) return TOPIC_TOO_LONG;
-    if (!fz_ref_utf8(s.p, s.len)) return TOPIC_BAD_UTF8;
+    if (s.len == 0)
+        return TOPIC_EMPTY;
+    if (s.len > eff(lim ? lim->max_length : 0))
+        return TOPIC_TOO_LONG;
+    if (!fz_ref_utf8(s.p, s.len))
+        return TOPIC_BAD_UTF8;
     size_t n;
     struct str *lv = split(s, &n);
     enum topic_check r = TOPIC_OK;
     for (size_t i = 0; i < n && r == TOPIC_OK; i++) {
         bool wild = memchr(lv[i].p, '+', lv[i].len) || memchr(lv[i].p, '#', lv[i].len);
-        if (!wild) continue;
+        if (!wild)
+            continue;
         if (!filter)
             r = TOPIC_WILDCARD_IN_NAME;
         else if (lv[i].len != 1 || (lv[i].p[0] == '#' && i + 1 != n))
             r = TOPIC_BAD_WILDCARD;
     }
-    if (r == TOPIC_OK && n > eff(lim ? lim->max_levels : 0)) r = TOPIC_TOO_DEEP;
+    if (r == TOPIC_OK && n > eff(lim ? lim->max_levels : 0))
+        r = TOPIC_TOO_DEEP;
     free(lv);
     return r;
 }
 
 static bool ref_match(struct str f, struct str t)
 {
-    if (t.len && t.p[0] == '$' && f.len && (f.p[0] == '+' || f.p[0] == '#')) return false;
+    if (t.len && t.p[0] == '$' && f.len && (f.p[0] == '+' || f.p[0] == '#'))
+        return false;
     size_t nf, nt;
     struct str *fl = split(f, &nf), *tl = split(t, &nt);
     bool r = false;
@@ -104,7 +112,8 @@ static bool ref_match(struct str f, struct str t)
             r = true; /* this level's parent and everything below */
             break;
         }
-        if (i == nt || (!lv_is(fl[i], '+') && !lv_eq(fl[i], tl[i]))) break;
+        if (i == nt || (!lv_is(fl[i], '+') && !lv_eq(fl[i], tl[i])))
+            break;
     }
     free(fl);
     free(tl);
@@ -152,12 +161,13 @@ struct state {
     size_t nseen_msgs;
 };
 
-static int subscribers[4];
+static int subscribers[16];
 
 static int sub_index(const void *p)
 {
-    for (int i = 0; i < 4; i++)
-        if (p == &subscribers[i]) return i;
+    for (int i = 0; i < 16; i++)
+        if (p == &subscribers[i])
+            return i;
     return -1;
 }
 
@@ -190,37 +200,44 @@ static void on_retained(void *ctx, struct msg *m)
 
 static void op_subscribe(struct state *s, struct str f, int who, uint8_t options)
 {
-    if (!valid_filter(f)) return;
+    if (!valid_filter(f))
+        return;
     size_t i = 0;
     while (i < s->nrs && !(s->rs[i].subscriber == who && lv_eq(s->rs[i].filter, f)))
         i++;
-    if (i == s->nrs && s->nrs == MAX_SUBS) return;
+    if (i == s->nrs && s->nrs == MAX_SUBS)
+        return;
     uint32_t id = ++s->next_id;
     int r = sub_tree_add(s->subs, f.p, f.len, &subscribers[who], options, id);
     FUZZ_CHECK(r == (i == s->nrs ? 1 : 0), "sub_tree_add returned %d", r);
-    if (i == s->nrs) s->nrs++;
+    if (i == s->nrs)
+        s->nrs++;
     s->rs[i] = (struct ref_sub){f, who, options, id};
 }
 
 static void op_unsubscribe(struct state *s, struct str f, int who)
 {
-    if (!valid_filter(f)) return;
+    if (!valid_filter(f))
+        return;
     size_t i = 0;
     while (i < s->nrs && !(s->rs[i].subscriber == who && lv_eq(s->rs[i].filter, f)))
         i++;
     bool r = sub_tree_remove(s->subs, f.p, f.len, &subscribers[who]);
     FUZZ_CHECK(r == (i < s->nrs), "sub_tree_remove returned %d", r);
-    if (i < s->nrs) s->rs[i] = s->rs[--s->nrs];
+    if (i < s->nrs)
+        s->rs[i] = s->rs[--s->nrs];
 }
 
 static void op_route(struct state *s, struct str t)
 {
-    if (!valid_name(t)) return;
+    if (!valid_name(t))
+        return;
     s->nseen = 0;
     sub_tree_match(s->subs, t.p, t.len, on_sub, s);
     size_t want = 0;
     for (size_t i = 0; i < s->nrs; i++) {
-        if (!ref_match(s->rs[i].filter, t)) continue;
+        if (!ref_match(s->rs[i].filter, t))
+            continue;
         want++;
         bool found = false;
         for (size_t k = 0; k < s->nseen && !found; k++)
@@ -232,32 +249,38 @@ static void op_route(struct state *s, struct str t)
 
 static void op_retain(struct state *s, struct str t, bool clear)
 {
-    if (!valid_name(t) || t.len > 65535 || s->nall == MAX_RECORDS) return;
+    if (!valid_name(t) || t.len > 65535 || s->nall == MAX_RECORDS)
+        return;
     size_t i = 0;
     while (i < s->nrr && !lv_eq(s->rr[i].name, t))
         i++;
-    if (!clear && i == s->nrr && s->nrr == MAX_RETAINED) return;
+    if (!clear && i == s->nrr && s->nrr == MAX_RETAINED)
+        return;
     static const uint8_t payload[] = "retained";
     struct msg *m = msg_new(t.p, (uint16_t)t.len, payload, clear ? 0 : sizeof(payload), 1, true);
     FUZZ_CHECK(m != NULL, "out of memory");
     s->all[s->nall++] = m;
     FUZZ_CHECK(retained_set(s->ret, m) == 0, "retained_set failed");
     if (clear) {
-        if (i < s->nrr) s->rr[i] = s->rr[--s->nrr];
+        if (i < s->nrr)
+            s->rr[i] = s->rr[--s->nrr];
     } else {
-        if (i == s->nrr) s->nrr++;
+        if (i == s->nrr)
+            s->nrr++;
         s->rr[i] = (struct ref_ret){t, m};
     }
 }
 
 static void op_lookup(struct state *s, struct str f)
 {
-    if (!valid_filter(f)) return;
+    if (!valid_filter(f))
+        return;
     s->nseen_msgs = 0;
     retained_match(s->ret, f.p, f.len, on_retained, s);
     size_t want = 0;
     for (size_t i = 0; i < s->nrr; i++) {
-        if (!ref_match(f, s->rr[i].name)) continue;
+        if (!ref_match(f, s->rr[i].name))
+            continue;
         want++;
         bool found = false;
         for (size_t k = 0; k < s->nseen_msgs && !found; k++)
@@ -308,7 +331,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint32_t lengths[4] = {0, 8, 64, 65535};
     static const uint32_t depths[4] = {0, 1, 3, 32};
-    if (size < 1 || size > (1u << 20)) return 0;
+    if (size < 1 || size > (1u << 20))
+        return 0;
     fz_rand_reset();
     struct topic_limits lim = {lengths[data[0] & 3], depths[(data[0] >> 2) & 3]};
     const struct topic_limits *limp = (data[0] & 0x10) ? NULL : &lim;
@@ -326,7 +350,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t len = end - off - 1;
             recs[nrec] = malloc(len ? len : 1);
             FUZZ_CHECK(recs[nrec] != NULL, "out of memory");
-            if (len) memcpy(recs[nrec], data + off + 1, len);
+            if (len)
+                memcpy(recs[nrec], data + off + 1, len);
             strs[nrec] = (struct str){recs[nrec], len};
             nrec++;
         }
@@ -344,7 +369,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct str t = strs[i];
         size_t from = i > PAIR_WINDOW ? i - PAIR_WINDOW : 0;
         check_strings(t, limp, strs + from, i - from);
-        int who = (op >> 3) & 3;
+        int who = (op >> 3) & 15;
         switch (op & 7) {
         case 2:
             op_subscribe(s, t, who, (uint8_t)(op >> 5));

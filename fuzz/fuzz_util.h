@@ -16,7 +16,7 @@
 #ifndef FUZZ_FAIL
 #define FUZZ_FAIL(...)                                                                             \
     do {                                                                                           \
-        fprintf(stderr, "fuzz invariant broken at %s:%d: ", __FILE__, __LINE__);                  \
+        fprintf(stderr, "fuzz invariant broken at %s:%d: ", __FILE__, __LINE__);                   \
         fprintf(stderr, __VA_ARGS__);                                                              \
         fputc('\n', stderr);                                                                       \
         abort();                                                                                   \
@@ -25,7 +25,8 @@
 
 #define FUZZ_CHECK(cond, ...)                                                                      \
     do {                                                                                           \
-        if (!(cond)) FUZZ_FAIL(__VA_ARGS__);                                                       \
+        if (!(cond))                                                                               \
+            FUZZ_FAIL(__VA_ARGS__);                                                                \
     } while (0)
 
 /* A cursor over the fuzz input; reads past the end yield zeros and set done. */
@@ -41,7 +42,8 @@ static inline bool fz_done(const struct fz *f)
 
 static inline uint8_t fz_u8(struct fz *f)
 {
-    if (!f->left) return 0;
+    if (!f->left)
+        return 0;
     f->left--;
     return *f->p++;
 }
@@ -60,8 +62,10 @@ static inline const uint8_t *fz_take(struct fz *f, size_t n, size_t *got)
  * decoded buffer. */
 static inline bool fz_inside(const uint8_t *base, size_t len, const uint8_t *p, size_t n)
 {
-    if (n == 0) return true;
-    if (!p) return false;
+    if (n == 0)
+        return true;
+    if (!p)
+        return false;
     uintptr_t b = (uintptr_t)base, q = (uintptr_t)p;
     return q >= b && q - b <= len && n <= len - (q - b);
 }
@@ -95,12 +99,15 @@ static inline bool fz_ref_utf8(const uint8_t *s, size_t len)
         } else {
             return false;
         }
-        if (len - i - 1 < n) return false;
+        if (len - i - 1 < n)
+            return false;
         for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return false;
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
             cp = cp << 6 | (s[i + k] & 0x3F);
         }
-        if (cp < min || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        if (cp < min || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
         i += n + 1;
     }
     return true;

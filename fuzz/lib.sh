@@ -19,6 +19,7 @@ fuzz_dict() {
     case "$1" in
     ipc_decode) echo "$FUZZ_ROOT/fuzz/ipc.dict" ;;
     config) echo "$FUZZ_ROOT/fuzz/config.dict" ;;
+    jwt) echo "$FUZZ_ROOT/fuzz/jwt.dict" ;;
     *) echo "$FUZZ_ROOT/fuzz/mqtt.dict" ;;
     esac
 }
@@ -42,4 +43,16 @@ fuzz_findings() {
 # "key : value" from a fuzzer_stats file.
 fuzz_stat() {
     sed -n "s/^$2 *: *//p" "$1" 2>/dev/null | head -n1
+}
+
+# AFL++ 4.04c can leave its CmpLog forkserver behind, stopped and re-parented to init, when
+# an instance exits (it runs in a session of its own, so killing the instance's process
+# group misses it). Kills leftovers of exactly this binary whose parent is gone.
+fuzz_reap_orphans() {
+    local exe=$1 p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/exe" 2>/dev/null)" = "$exe" ] || continue
+        [ "$(cut -d' ' -f4 "$p/stat" 2>/dev/null)" = 1 ] || continue
+        kill -KILL "${p#/proc/}" 2>/dev/null
+    done
 }

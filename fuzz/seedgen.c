@@ -25,10 +25,12 @@ static void put(const char *harness, const char *name, const uint8_t *p, size_t 
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", outdir, harness);
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) die(path);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        die(path);
     snprintf(path, sizeof(path), "%s/%s/%s", outdir, harness, name);
     FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) die(path);
+    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0)
+        die(path);
 }
 
 /* A growing byte buffer. */
@@ -109,8 +111,8 @@ static struct pkt connect_31(const char *id)
 
 static struct pkt connect_v5(const char *id)
 {
-    struct mqtt_connect_opts o = {.proto_level = MQTT_PROTO_5, .clean_session = true,
-                                  .client_id = id};
+    struct mqtt_connect_opts o = {
+        .proto_level = MQTT_PROTO_5, .clean_session = true, .client_id = id};
     struct pkt p;
     p.n = mqtt_encode_connect(p.b, sizeof(p.b), &o);
     return p;
@@ -266,23 +268,31 @@ static void gen_ipc(void)
         .password = ib("pw"),
         .peer = ib("127.0.0.1:50000"),
     };
-    m[2] = (struct ipc_msg){.type = IPC_CONNECT_RESP, .req_id = 1,
-                            .u.connect_resp = {.rc = 0, .generation = 1, .identity = ib("alice"),
-                                               .limits = {100, 10, 65536, 50}}};
+    m[2] = (struct ipc_msg){
+        .type = IPC_CONNECT_RESP,
+        .req_id = 1,
+        .u.connect_resp = {
+            .rc = 0, .generation = 1, .identity = ib("alice"), .limits = {100, 10, 65536, 50}}};
     m[3].type = IPC_ACL_REQ;
     m[3].req_id = 2;
-    m[3].u.acl_req = (struct ipc_acl_req){.action = IPC_ACL_SUBSCRIBE, .qos = 1,
-                                          .has_username = true, .client_id = ib("client-1"),
-                                          .username = ib("alice"), .identity = ib("alice"),
+    m[3].u.acl_req = (struct ipc_acl_req){.action = IPC_ACL_SUBSCRIBE,
+                                          .qos = 1,
+                                          .has_username = true,
+                                          .client_id = ib("client-1"),
+                                          .username = ib("alice"),
+                                          .identity = ib("alice"),
                                           .topic = ib("a/+/#")};
-    m[4] = (struct ipc_msg){.type = IPC_ACL_RESP, .req_id = 2,
-                            .u.acl_resp = {.allow = true, .max_qos = 1, .generation = 1,
+    m[4] = (struct ipc_msg){.type = IPC_ACL_RESP,
+                            .req_id = 2,
+                            .u.acl_resp = {.allow = true,
+                                           .max_qos = 1,
+                                           .generation = 1,
                                            .flags = IPC_ACL_RETAIN_OK,
                                            .payload_format = IPC_PAYLOAD_JSON,
                                            .payload_max = 4096}};
     m[5] = (struct ipc_msg){.type = IPC_GENERATION, .req_id = 0, .u.generation.generation = 2};
-    static const char *const names[6] = {"hello", "connect_req", "connect_resp",
-                                         "acl_req", "acl_resp", "generation"};
+    static const char *const names[6] = {"hello",   "connect_req", "connect_resp",
+                                         "acl_req", "acl_resp",    "generation"};
     static const uint8_t sels[6] = {0x00, 0x41, 0x82, 0xC3, 0x04, 0x3F};
     uint8_t frame[512];
     struct buf all = {.n = 0};
@@ -301,14 +311,16 @@ static void gen_ipc(void)
     memset(more, 0, sizeof(more));
     more[0].type = IPC_SESSION_CHECK_REQ;
     more[0].req_id = 3;
-    more[0].u.check_req = (struct ipc_session_check_req){
-        .has_username = true, .client_id = ib("client-1"), .username = ib("alice"),
-        .identity = ib("alice")};
-    more[1] = (struct ipc_msg){.type = IPC_SESSION_CHECK_RESP, .req_id = 3,
+    more[0].u.check_req = (struct ipc_session_check_req){.has_username = true,
+                                                         .client_id = ib("client-1"),
+                                                         .username = ib("alice"),
+                                                         .identity = ib("alice")};
+    more[1] = (struct ipc_msg){.type = IPC_SESSION_CHECK_RESP,
+                               .req_id = 3,
                                .u.check_resp = {.allow = false, .generation = 3}};
     more[2].type = IPC_SESSION_END;
-    more[2].u.session_end = (struct ipc_session_end){.client_id = ib("client-1"),
-                                                      .identity = ib("alice")};
+    more[2].u.session_end =
+        (struct ipc_session_end){.client_id = ib("client-1"), .identity = ib("alice")};
     struct buf rc = {.n = 0};
     b_byte(&rc, 0x45);
     for (int i = 0; i < 3; i++) {
@@ -319,8 +331,8 @@ static void gen_ipc(void)
 
     /* A publish request without a username, then a truncated frame. */
     struct ipc_msg pub = {.type = IPC_ACL_REQ, .req_id = 9};
-    pub.u.acl_req = (struct ipc_acl_req){.action = IPC_ACL_PUBLISH, .qos = 2,
-                                         .client_id = ib("anon"), .topic = ib("$SYS/x")};
+    pub.u.acl_req = (struct ipc_acl_req){
+        .action = IPC_ACL_PUBLISH, .qos = 2, .client_id = ib("anon"), .topic = ib("$SYS/x")};
     struct buf b = {.n = 0};
     b_byte(&b, 0x80);
     size_t n = ipc_enc(frame, sizeof(frame), &pub);
@@ -373,6 +385,17 @@ static void gen_config(void)
                                "    user: bulwark-auth\n"
                                "  allow_root: no\n"
                                "supervisor: {max_restarts: 5, restart_window_s: 60}\n"},
+        {"auth_policy", "policy: /etc/bulwark/policy.yaml\n"
+                        "auth:\n"
+                        "  backends: [password, token, plugins]\n"
+                        "  plugins:\n"
+                        "    - {path: /usr/lib/bulwark/p.so, config: /etc/bulwark/p.conf}\n"
+                        "  token_leeway_s: 30\n"
+                        "  audit_log: /var/log/bulwark/audit.jsonl\n"
+                        "  bf_free_failures: 3\n"
+                        "  bf_base_delay_ms: 100\n"
+                        "  bf_max_delay_ms: 50\n"
+                        "  verify_cache_size: 0\n"},
         {"users_dup", "users:\n"
                       "  - {username: a, password_hash: \"$argon2id$v=19$x\"}\n"
                       "  - {username: a, password_hash: \"$argon2i$v=19$y\"}\n"},
@@ -390,6 +413,7 @@ static void t_rec(struct buf *b, uint8_t op, const char *s)
     b_byte(b, 0xFF);
 }
 
+/* Subscriber ids are bits 3-6 of the op byte and options bits 5-7 (they overlap). */
 #define T_SUB(who, opts) (uint8_t)(2 | (who) << 3 | (opts) << 5)
 #define T_UNSUB(who) (uint8_t)(3 | (who) << 3)
 #define T_ROUTE 4
@@ -427,6 +451,16 @@ static void gen_topic(void)
     t_rec(&b, T_LOOKUP, "/+");
     put("topic", "retained", b.b, b.n);
 
+    b.n = 0; /* many subscribers on one filter, most of them leaving again */
+    b_byte(&b, 0x00);
+    for (int who = 0; who < 12; who++)
+        t_rec(&b, T_SUB(who, 0), "s/+");
+    t_rec(&b, T_ROUTE, "s/x");
+    for (int who = 0; who < 10; who++)
+        t_rec(&b, T_UNSUB(who), "s/+");
+    t_rec(&b, T_ROUTE, "s/x");
+    put("topic", "shared_filter", b.b, b.n);
+
     b.n = 0;
     b_byte(&b, 0x05); /* max length 8, max levels 1 */
     t_rec(&b, 0, "a//b");
@@ -441,8 +475,16 @@ static void gen_topic(void)
 
 /* ---- fuzz_session ---------------------------------------------------------------------- */
 
-enum { A_FEED = 0, A_ANSWER = 3, A_TIME = 4, A_CLOSE = 5, A_OPEN = 6, A_DEAF = 7, A_AUTHCH = 8,
-       A_GEN = 9 };
+enum {
+    A_FEED = 0,
+    A_ANSWER = 3,
+    A_TIME = 4,
+    A_CLOSE = 5,
+    A_OPEN = 6,
+    A_DEAF = 7,
+    A_AUTHCH = 8,
+    A_GEN = 9
+};
 
 static void s_op(struct buf *b, int action, int slot)
 {
@@ -588,7 +630,7 @@ static void gen_session(void)
     s_arg(&b, A_TIME, 5);
     put("session", "timeouts_generation", b.b, b.n);
 
-    b.n = 0; /* back-pressure: a subscriber that does not read */
+    b.n = 0; /* back-pressure: a subscriber that does not read fills its socket and queue */
     b_byte(&b, SEL_TIGHT | 0x03);
     s_feed(&b, 0, connect_simple("deaf", true));
     s_feed(&b, 1, connect_simple("loud", true));
@@ -596,16 +638,84 @@ static void gen_session(void)
     s_feed(&b, 0, subscribe_pkt(1, "f", 1));
     ANSWER_ALL(&b);
     s_op(&b, A_DEAF, 0);
-    char payload[400];
+    char payload[1000];
     memset(payload, 'p', sizeof(payload) - 1);
     payload[sizeof(payload) - 1] = '\0';
     s_feed(&b, 1, publish_pkt(0, false, false, "f", 0, payload));
     ANSWER_ALL(&b);
-    for (uint16_t i = 1; i <= 6; i++)
-        s_feed(&b, 1, publish_pkt(i & 1, false, false, "f", i, payload));
+    for (uint16_t i = 1; i <= 12; i++)
+        s_feed(&b, 1, publish_pkt(i % 3 ? 0 : 1, false, false, "f", i, payload));
+    s_feed(&b, 0, pingreq_pkt()); /* read while the output is full: parked */
     s_op(&b, A_DEAF, 0);
     s_feed(&b, 0, ack_pkt(MQTT_PUBACK, 1));
+    s_feed(&b, 0, ack_pkt(MQTT_PUBACK, 2));
     put("session", "backpressure", b.b, b.n);
+
+    b.n = 0; /* CONNECT edge cases under tight limits (ids of 8, two sessions, 16-byte topics) */
+    b_byte(&b, 0x03 | 0x04 | 0x20);
+    s_feed(&b, 0, connect_simple("", true)); /* the broker assigns an id */
+    ANSWER_ALL(&b);
+    s_feed(&b, 1, connect_simple("", false));         /* CONNACK 2 */
+    s_feed(&b, 1, connect_simple("123456789", true)); /* over max_client_id_length */
+    s_feed(&b, 1, connect_pkt("w", true, 0, NULL, NULL, "a/+", 0, false));
+    s_feed(&b, 1, connect_pkt("w", true, 0, NULL, NULL, "a/b/c/d", 0, false));
+    s_feed(&b, 1, connect_pkt("w", true, 0, NULL, NULL, "long/topic/name/x", 0, false));
+    s_feed(&b, 1, connect_simple("keep1", false));
+    ANSWER_ALL(&b);
+    s_op(&b, A_CLOSE, 1);
+    s_feed(&b, 2, connect_simple("keep2", false)); /* third session: CONNACK 3 */
+    ANSWER_ALL(&b);
+    s_op(&b, A_OPEN, 1);
+    s_op(&b, A_OPEN, 2); /* over max_connections before the old sockets are noticed */
+    put("session", "connect_edges", b.b, b.n);
+
+    b.n = 0; /* one SUBSCRIBE with many filters, verdicts one at a time, some refused */
+    b_byte(&b, 0x03 | 0x04 | 0x08 | 0x10 | 0x20);
+    s_feed(&b, 0, connect_simple("many", true));
+    ANSWER_ALL(&b);
+    {
+        const char *fs[] = {"a", "a/+",       "a/#", "+/+/+/+", "b/c", "$SYS/x",
+                            "#", "a/b/c/d/e", "x/y", "x/+",     "y/#", "z"};
+        const uint8_t qs[] = {0, 1, 2, 1, 0, 2, 1, 0, 2, 1, 0, 2};
+        s_feed(&b, 0, subscribe_multi(7, fs, qs, 12));
+    }
+    s_answer(&b, 2, 0);
+    s_answer(&b, 1, 0x30);
+    s_answer(&b, 1, 0x10);
+    s_answer(&b, 0, 0x20);
+    s_feed(&b, 1, connect_simple("pub2", true));
+    ANSWER_ALL(&b);
+    s_feed(&b, 1, publish_pkt(2, false, false, "x/y", 9, "to many"));
+    ANSWER_ALL(&b);
+    s_feed(&b, 0, ack_pkt(MQTT_PUBREC, 1));
+    s_feed(&b, 0, ack_pkt(MQTT_PUBCOMP, 1));
+    put("session", "many_filters", b.b, b.n);
+
+    b.n = 0; /* outgoing QoS 2 and the inflight window of 2, queue overflow while offline */
+    b_byte(&b, 0x03 | 0x04 | 0x10 | 0x20 | 0x40);
+    s_feed(&b, 0, connect_simple("slowsub", false));
+    s_feed(&b, 1, connect_simple("fastpub", true));
+    ANSWER_ALL(&b);
+    s_feed(&b, 0, subscribe_pkt(1, "q", 2));
+    ANSWER_ALL(&b);
+    s_feed(&b, 1, publish_pkt(2, false, false, "q", 1, "m1"));
+    ANSWER_ALL(&b);
+    for (uint16_t i = 2; i <= 5; i++)
+        s_feed(&b, 1, publish_pkt(2, false, false, "q", i, "mN"));
+    for (uint16_t i = 1; i <= 5; i++)
+        s_feed(&b, 1, ack_pkt(MQTT_PUBREL, i));
+    s_feed(&b, 0, ack_pkt(MQTT_PUBREC, 1));
+    s_feed(&b, 0, ack_pkt(MQTT_PUBREC, 1));
+    s_feed(&b, 0, ack_pkt(MQTT_PUBCOMP, 1));
+    s_feed(&b, 0, ack_pkt(MQTT_PUBREC, 2));
+    s_op(&b, A_CLOSE, 0);
+    for (uint16_t i = 6; i <= 12; i++)
+        s_feed(&b, 1, publish_pkt(1, false, false, "q", i, "offline"));
+    s_feed(&b, 0, connect_simple("slowsub", false));
+    ANSWER_ALL(&b);
+    s_feed(&b, 0, ack_pkt(MQTT_PUBCOMP, 2));
+    s_feed(&b, 0, ack_pkt(MQTT_PUBACK, 3));
+    put("session", "qos2_inflight_queue", b.b, b.n);
 
     b.n = 0; /* per-identity limits, payload rules, a policy reload and its re-checks */
     b_byte(&b, SEL_ROOMY);
@@ -648,6 +758,37 @@ static void gen_session(void)
     put("session", "split_and_batched", b.b, b.n);
 }
 
+/* ---- fuzz_jwt (written by fuzz_jwt.c's author; its modes are in its header) ---------- */
+
+static void jwt_seed(const char *name, uint8_t sel, const char *a, const char *b)
+{
+    struct buf j = {.n = 0};
+    b_byte(&j, sel);
+    b_str(&j, a);
+    if (b) {
+        b_byte(&j, 0xFF);
+        b_str(&j, b);
+    }
+    put("jwt", name, j.b, j.n);
+}
+
+static void gen_jwt(void)
+{
+    jwt_seed("json", 0, "{\"a\": [1, -2.5e3, true, false, null], \"b\": {\"c\": \"\\u00e9\\n\"}}",
+             NULL);
+    jwt_seed("json_dup", 0, "{\"k\": 1, \"k\": 2}", NULL);
+    jwt_seed("token_shape", 1, "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln", NULL);
+    jwt_seed("signed_a", 2, "{\"alg\":\"EdDSA\",\"typ\":\"JWT\"}",
+             "{\"sub\":\"alice\",\"iss\":\"iss-a\",\"aud\":\"aud-a\",\"iat\":1699999000,"
+             "\"nbf\":1699999000,\"exp\":1700000100}");
+    jwt_seed("signed_b_kid", 2 | 4, "{\"alg\":\"EdDSA\",\"kid\":\"kb\"}",
+             "{\"sub\":\"bob\",\"iss\":\"iss-b\",\"aud\":[\"x\",\"aud-b\"],"
+             "\"exp\":1700000000}");
+    jwt_seed("signed_expired", 2 | 0x08, "{\"alg\":\"EdDSA\"}",
+             "{\"sub\":\"carol\",\"iss\":\"iss-a\",\"aud\":\"aud-a\",\"exp\":1600000000}");
+    jwt_seed("password", 3, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -655,11 +796,13 @@ int main(int argc, char **argv)
         return 2;
     }
     outdir = argv[1];
-    if (mkdir(outdir, 0755) != 0 && errno != EEXIST) die(outdir);
+    if (mkdir(outdir, 0755) != 0 && errno != EEXIST)
+        die(outdir);
     gen_mqtt();
     gen_ipc();
     gen_config();
     gen_topic();
     gen_session();
+    gen_jwt();
     return 0;
 }
