@@ -181,10 +181,17 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl, struct config *cfg,
     }
     if (cl->help || cl->version) return 0;
     /* Absolute from here on: a role that has dropped privileges (and Landlock) may not be
-     * able to resolve a path relative to a working directory only root can read. */
-    static char abs_config[4096];
-    if (cl->config_path && realpath(cl->config_path, abs_config))
+     * able to resolve a path relative to a working directory only root can read.
+     * Resolved once: a reload parses the same arguments again inside the sandbox, where
+     * realpath's readlink calls are not allowed. */
+    static char given[4096], abs_config[4096];
+    if (cl->config_path && abs_config[0] && strcmp(cl->config_path, given) == 0) {
         cl->config_path = abs_config;
+    } else if (cl->config_path && strlen(cl->config_path) < sizeof(given) &&
+               realpath(cl->config_path, abs_config)) {
+        snprintf(given, sizeof(given), "%s", cl->config_path);
+        cl->config_path = abs_config;
+    }
     if (cl->config_path && config_load_file(cfg, cl->config_path, err, errlen) != 0) return -1;
     for (size_t i = 0; i < n_extra; i++) {
         if (cfg->n_listeners == CONFIG_MAX_LISTENERS) {

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -47,6 +48,13 @@ def test_relative_config_path_from_private_directory():
             except Exception:
                 return None
         assert wait_until(lambda: connack() == 0, 10.0), open(log.name).read()[-3000:]
+        # A reload parses the same arguments again, inside the auth daemon's sandbox: the path
+        # must not be resolved again there (realpath's readlink is not allowed).
+        proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "configuration reloaded" in open(log.name).read(), 10.0), \
+            open(log.name).read()[-3000:]
+        assert "sandbox violation" not in open(log.name).read()
+        assert connack() == 0
     finally:
         proc.terminate()
         proc.wait(timeout=10)
