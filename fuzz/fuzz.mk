@@ -12,7 +12,7 @@
 # links libAFLDriver (persistent mode, shared-memory input) around LLVMFuzzerTestOneInput.
 # The same harness sources build as plain libFuzzer targets with clang.
 
-FUZZ_HARNESSES := mqtt_decode ipc_decode config topic session jwt
+FUZZ_HARNESSES := mqtt_decode ipc_decode config topic session jwt policy
 FUZZ_OUT := build/fuzz
 FUZZ_AFL_CC ?= afl-clang-fast
 FUZZ_CLANG ?= clang
@@ -30,7 +30,7 @@ FUZZ_COV := -fprofile-instr-generate -fcoverage-mapping
 # objects it actually reaches (edge counts stay meaningful). broker/ and common/ whole (the
 # worker reaches into both, more each release); from auth/, acl.c (the decision code
 # fuzz_session's stand-in auth daemon uses) and what fuzz_jwt verifies tokens with.
-FUZZ_LIB_SRC := $(wildcard broker/*.c common/*.c) \
+FUZZ_LIB_SRC := $(wildcard broker/*.c common/*.c policy/*.c) \
   $(addprefix auth/,acl.c backend_jwt.c base64url.c json_min.c jwt.c)
 
 FUZZ_AFL_BIN := $(FUZZ_HARNESSES:%=$(FUZZ_OUT)/afl/fuzz_%)

@@ -19,6 +19,7 @@ fuzz_dict() {
     case "$1" in
     ipc_decode) echo "$FUZZ_ROOT/fuzz/ipc.dict" ;;
     config) echo "$FUZZ_ROOT/fuzz/config.dict" ;;
+    policy) echo "$FUZZ_ROOT/fuzz/policy.dict" ;;
     jwt) echo "$FUZZ_ROOT/fuzz/jwt.dict" ;;
     *) echo "$FUZZ_ROOT/fuzz/mqtt.dict" ;;
     esac
