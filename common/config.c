@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "readfile.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -687,42 +688,6 @@ static int yaml_fail(struct parse *p, const yaml_parser_t *y, const char *text, 
     return fail(p, mark, "%s", problem);
 }
 
-/* Reads the whole file, bounded, so parsing never blocks on or grows with the file. */
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(CONFIG_FILE_MAX + 1);
-    size_t n = 0;
-    if (!buf) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        close(fd);
-        return NULL;
-    }
-    while (n <= CONFIG_FILE_MAX) {
-        ssize_t r = read(fd, buf + n, CONFIG_FILE_MAX + 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-            free(buf);
-            close(fd);
-            return NULL;
-        }
-        if (r == 0) break;
-        n += (size_t)r;
-    }
-    close(fd);
-    if (n > CONFIG_FILE_MAX) {
-        snprintf(err, errlen, "%s: larger than %u bytes", path, CONFIG_FILE_MAX);
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
 
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 {
@@ -732,7 +697,7 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
         return -1;
     }
     size_t len = 0;
-    char *text = read_file(path, &len, err, errlen);
+    char *text = read_file_bounded(path, CONFIG_FILE_MAX, &len, err, errlen);
     if (!text) return -1;
     struct parse *p = calloc(1, sizeof(*p));
     if (!p) {

@@ -2,6 +2,8 @@
  * parsed, validated and compiled; any error frees everything and reports them all. */
 #include "policy_int.h"
 
+#include "readfile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,43 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *read_all(const char *path, size_t *len, char *err, size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(POL_FILE_MAX + 1);
-    size_t n = 0;
-    if (!buf) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        close(fd);
-        return NULL;
-    }
-    while (n <= POL_FILE_MAX) {
-        ssize_t r = read(fd, buf + n, POL_FILE_MAX + 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-            free(buf);
-            close(fd);
-            return NULL;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    if (n > POL_FILE_MAX) {
-        snprintf(err, errlen, "%s: larger than %u bytes", path, POL_FILE_MAX);
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
 
 static void yaml_error(struct pol_errors *e, const yaml_parser_t *y, const char *text, size_t len)
 {
@@ -142,7 +107,7 @@ struct policy *policy_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     size_t len = 0;
-    char *text = read_all(path, &len, err, errlen);
+    char *text = read_file_bounded(path, POL_FILE_MAX, &len, err, errlen);
     if (!text)
         return NULL;
     struct policy *p = calloc(1, sizeof(*p));
