@@ -153,21 +153,10 @@ static void order_chain(struct decider *d)
     }
 }
 
-/* A relative policy path is relative to the configuration file's directory. */
-static void policy_path(const struct config *cfg, char *out, size_t cap)
-{
-    const char *slash = strrchr(cfg->path, '/');
-    if (cfg->policy[0] == '/' || !slash)
-        snprintf(out, cap, "%s", cfg->policy);
-    else
-        snprintf(out, cap, "%.*s/%s", (int)(slash - cfg->path), cfg->path, cfg->policy);
-}
-
 static struct policy *load_policy(const struct config *cfg, char *err, size_t errlen)
 {
     char path[CONFIG_PATH_MAX * 2];
-    policy_path(cfg, path, sizeof(path));
-    return policy_load(path, err, errlen);
+    return policy_load(config_policy_path(cfg, path, sizeof(path)), err, errlen);
 }
 
 struct decider *decider_new(const struct config *cfg, char *err, size_t errlen)

@@ -286,21 +286,31 @@ static void on_ctl(struct worker *w)
         close(fd);
 }
 
-static bool destroy_session(void *ctx, const void *key, size_t len, void *value)
+struct session_list {
+    struct session **s;
+    size_t n;
+};
+
+static bool collect_session(void *ctx, const void *key, size_t len, void *value)
 {
     (void)key;
     (void)len;
-    struct worker *w = ctx;
-    struct session *s = value;
-    /* session_destroy removes itself from the map; here the map is being walked, so
-     * take it out first by letting strmap_each drop the entry. */
-    s->conn = NULL;
-    char *id = s->client_id;
-    s->client_id = NULL;
-    s->id_len = 0;
-    session_destroy(w, s);
-    free(id);
-    return true;
+    struct session_list *l = ctx;
+    l->s[l->n++] = value;
+    return false;
+}
+
+/* session_destroy takes a session out of the map: list them first, then destroy. */
+static void destroy_sessions(struct worker *w)
+{
+    size_t n = strmap_count(&w->sessions) + 1;
+    struct session_list l = {.s = malloc(sizeof(struct session *) * n)};
+    if (!l.s)
+        return; /* at exit: the process ends anyway */
+    strmap_each(&w->sessions, collect_session, &l);
+    for (size_t i = 0; i < l.n; i++)
+        session_destroy(w, l.s[i]);
+    free(l.s);
 }
 
 void worker_fini(struct worker *w)
@@ -312,7 +322,7 @@ void worker_fini(struct worker *w)
     flush_dirty(w);
     bury(w);
     if (w->auth_up) auth_client_detach(w, "stopping");
-    strmap_each(&w->sessions, destroy_session, w);
+    destroy_sessions(w);
     strmap_clear(&w->sessions);
     sub_tree_free(w->subs);
     retained_free(w->retained);
