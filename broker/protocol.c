@@ -236,6 +236,12 @@ static const char *payload_refusal(const struct verdict *v, const struct mqtt_pu
 static void apply_publish(struct worker *w, struct conn *c, const struct mqtt_publish *p,
                           const struct verdict *v)
 {
+    /* The QoS 2 id is taken before anything is delivered: a message over max_inbound_qos2
+     * closes the connection undelivered, so the client's resend cannot make a duplicate. */
+    if (p->qos == 2 && session_qos2_add(w, c->session, p->packet_id) != 0) {
+        violation(w, c, "too many QoS 2 messages awaiting PUBREL (max_inbound_qos2)");
+        return;
+    }
     const char *why = !v          ? "no verdict (auth daemon unavailable)"
                       : !v->allow ? "denied by policy"
                                   : payload_refusal(v, p);
@@ -260,10 +266,6 @@ static void apply_publish(struct worker *w, struct conn *c, const struct mqtt_pu
     if (p->qos == 1) {
         conn_send_ack(w, c, MQTT_PUBACK, p->packet_id);
     } else if (p->qos == 2) {
-        if (session_qos2_add(w, c->session, p->packet_id) != 0) {
-            violation(w, c, "too many QoS 2 messages awaiting PUBREL (max_inbound_qos2)");
-            return;
-        }
         conn_send_ack(w, c, MQTT_PUBREC, p->packet_id);
     }
 }
