@@ -58,7 +58,11 @@ build/asan/tests/%: tests/unit/%.c $(SAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
-build/bench/bulwark-bench: $(BENCH_SRC) build/obj/broker/mqtt_codec.o
+build/bench/bulwark-tls-bench: bench/tls/tls_bench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(REL_CFLAGS) $(PKG_CFLAGS) -o $@ $< -lwolfssl -lpthread
+
+build/bench/bulwark-bench: $(BENCH_SRC) build/obj/broker/mqtt_codec.o build/obj/broker/mqtt_props.o
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(REL_CFLAGS) -o $@ $^ -lm
 
@@ -81,8 +85,9 @@ run: deps
 	@scripts/run-dev.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all build/bench/bulwark-bench
+	@$(MAKE) --no-print-directory all build/bench/bulwark-bench build/bench/bulwark-tls-bench
 	@bench/run.sh
+	@bench/tls.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mqtt_codec.h"
 #include "sandbox.h"
+#include "tls_keys.h"
 
 #define AUTH_OUT_MAX (4u * 1024u * 1024u)
 
@@ -26,6 +27,8 @@ struct auth_state {
     struct decider *d;
     struct ipc_chan chan;
     bool have_chan;
+    struct tls_keys *keys;
+    int key_fd; /* handshake signatures for the worker (common/keysign.h), -1 if none */
 };
 
 static void set_nonblock(int fd)
@@ -65,6 +68,11 @@ static void handle(struct auth_state *st, const struct ipc_msg *m)
         decider_connect(st->d, &m->u.connect_req, &out.u.connect_resp, principal,
                         sizeof(principal));
         break;
+    case IPC_AUTH_REQ:
+        out.type = IPC_CONNECT_RESP;
+        decider_auth_step(st->d, &m->u.connect_req, &out.u.connect_resp, principal,
+                          sizeof(principal));
+        break;
     case IPC_ACL_REQ:
         out.type = IPC_ACL_RESP;
         decider_acl(st->d, &m->u.acl_req, &out.u.acl_resp);
@@ -77,6 +85,9 @@ static void handle(struct auth_state *st, const struct ipc_msg *m)
     case IPC_SESSION_END:
         decider_session_end(st->d, &m->u.session_end);
         return; /* a notification: no answer */
+    case IPC_TLS_REFUSED:
+        decider_tls_refused(st->d, &m->u.tls_refused);
+        return;
     default:
         log_warn("unexpected message type %u from the worker; ignored", m->type);
         return;
@@ -179,11 +190,19 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
     }
     set_nonblock(cl->ctl_fd);
     open_channel(&st, cl->ipc_fd);
+    /* TLS private keys: read now (they may be root-only), never by the worker. */
+    st.keys = tls_keys_load(cfg, err, sizeof(err));
+    if (!st.keys) {
+        log_error("cannot start the auth daemon: TLS key: %s", err);
+        return 1;
+    }
+    st.key_fd = cl->key_fd;
+    set_nonblock(st.key_fd);
 
     /* Setup is done: no network, no exec; files only read, beneath the directories of the
      * configuration and the policy, which SIGHUP re-reads (docs/HARDENING.md). */
-    int keep[5] = {sigfd, cl->ctl_fd, st.have_chan ? st.chan.fd : -1, -1, -1};
-    size_t n_keep = 3 + decider_fds(st.d, keep + 3, 2);
+    int keep[6] = {sigfd, cl->ctl_fd, st.key_fd, st.have_chan ? st.chan.fd : -1, -1, -1};
+    size_t n_keep = 4 + decider_fds(st.d, keep + 4, 2);
     char policy[CONFIG_PATH_MAX + sizeof(cfg->path)];
     struct sandbox_plan plan = {.role = SANDBOX_AUTH,
                                 .switch_user = cl->run_as,
@@ -197,18 +216,30 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
         plan.read_files[plan.n_read_files++] = cl->config_path;
     if (config_policy_path(cfg, policy, sizeof(policy))[0])
         plan.read_files[plan.n_read_files++] = policy;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const char *rev = cfg->listeners[i].tls.revoked;
+        if (!cfg->listeners[i].tls.enabled || !rev[0])
+            continue;
+        if (plan.n_read_files == SANDBOX_MAX_PATHS) {
+            log_error("too many revocation lists in different places (at most %d files)",
+                      SANDBOX_MAX_PATHS - 2);
+            return 1;
+        }
+        plan.read_files[plan.n_read_files++] = rev;
+    }
     if (sandbox_start_role(&plan, cl->no_sandbox) != 0)
         return 1;
     log_info("auth daemon ready (generation %u, policy %s)", decider_generation(st.d),
              cfg->policy[0] ? cfg->policy : "(built-in rules)");
 
     for (;;) {
-        struct pollfd p[3] = {{.fd = sigfd, .events = POLLIN},
+        struct pollfd p[4] = {{.fd = sigfd, .events = POLLIN},
                               {.fd = cl->ctl_fd, .events = POLLIN},
-                              {.fd = st.have_chan ? st.chan.fd : -1, .events = POLLIN}};
+                              {.fd = st.have_chan ? st.chan.fd : -1, .events = POLLIN},
+                              {.fd = st.key_fd, .events = POLLIN}};
         if (st.have_chan && ipc_chan_pending_output(&st.chan))
             p[2].events |= POLLOUT;
-        if (poll(p, 3, -1) < 0) {
+        if (poll(p, 4, -1) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("poll: %s", strerror(errno));
@@ -226,6 +257,7 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
                 } else {
                     log_info("stopping");
                     decider_free(st.d);
+                    tls_keys_free(st.keys);
                     return 0;
                 }
             }
@@ -237,6 +269,7 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
             if (r == 0 || (r < 0 && errno != EAGAIN)) {
                 log_info("supervisor gone; stopping");
                 decider_free(st.d);
+                tls_keys_free(st.keys);
                 return 0;
             }
             if (r > 0 && tag == 'P' && fd >= 0) {
@@ -244,8 +277,21 @@ int auth_main(int argc, char **argv, const struct cmdline *cl, struct config *cf
                 open_channel(&st, fd);
                 continue;
             }
+            if (r > 0 && tag == 'K' && fd >= 0) {
+                if (st.key_fd >= 0)
+                    close(st.key_fd);
+                st.key_fd = fd;
+                set_nonblock(fd);
+                continue;
+            }
             if (r > 0 && fd >= 0)
                 close(fd);
+        }
+        /* Signatures first: a handshake in the worker waits for each one. */
+        if (st.key_fd >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR)) &&
+            tls_keys_serve(st.keys, st.key_fd) != 0) {
+            close(st.key_fd);
+            st.key_fd = -1;
         }
         if (st.have_chan && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
             serve_channel(&st);

@@ -10,6 +10,8 @@
 #include "backend_jwt.h"
 #include "backend_password.h"
 #include "bruteforce.h"
+#include "cert_check.h"
+#include "enhanced_auth.h"
 #include "chain.h"
 #include "clock.h"
 #include "log.h"
@@ -20,11 +22,16 @@
 #include "verify_cache.h"
 
 /* A principal names who a connection is, for later ACL requests from the worker:
- * "p" + name (password), "x" + name (plugin), "t" + issuer + 0x1f + subject (token), or ""
+ * "p" + name (password), "x" + name (plugin), "t" + issuer + 0x1f + subject (token),
+ * "c" + CN (client certificate), or ""
  * for an anonymous client. The tag keeps a token subject apart from a user of that name. */
 #define TAG_PASSWORD 'p'
 #define TAG_PLUGIN 'x'
 #define TAG_TOKEN 't'
+#define TAG_CERT 'c'   /* "c" + CN: a client certificate alone authenticated the client */
+#define TAG_DEVICE 'k' /* "k" + user: its device key signed our nonce (enhanced auth) */
+#define EAUTH_MAX_PENDING 4096u
+#define EAUTH_TTL_MS 30000u
 #define ISSUER_SEP '\x1f'
 
 struct decider {
@@ -39,8 +46,11 @@ struct decider {
     struct verify_cache *vcache;
     struct bruteforce *bf;
     struct audit_log *audit;
-    struct strmap per_client;    /* principal 0 client id -> open connections */
-    struct strmap per_principal; /* principal -> client ids with open connections */
+    struct cert_check certs;              /* revocation lists of the TLS listeners */
+    struct eauth *eauth;                  /* enhanced-authentication conversations in progress */
+    uint8_t nonce_out[EAUTH_NONCE_BYTES]; /* the challenge of the last answer */
+    struct strmap per_client;             /* principal 0 client id -> open connections */
+    struct strmap per_principal;          /* principal -> client ids with open connections */
 };
 
 struct who {
@@ -179,11 +189,14 @@ struct decider *decider_new(const struct config *cfg, char *err, size_t errlen)
     d->bf = bf_new(&bc);
     d->vcache = verify_cache_new(a->verify_cache_size, a->verify_cache_ttl_s * 1000u);
     d->password = backend_password_new(lookup_password, d, d->vcache);
-    if (!d->bf || !d->vcache || !d->password) {
+    d->eauth = eauth_new(EAUTH_MAX_PENDING, EAUTH_TTL_MS);
+    if (!d->bf || !d->vcache || !d->password || !d->eauth) {
         snprintf(err, errlen, "out of memory setting up authentication");
         goto fail;
     }
     if (cfg->policy[0] && !(d->policy = load_policy(cfg, err, errlen)))
+        goto fail;
+    if (cert_check_load(&d->certs, cfg, err, errlen) != 0)
         goto fail;
     d->token = make_token_backend(cfg, d->policy, err, errlen);
     if (!d->token && issuer_count(d->policy))
@@ -233,6 +246,8 @@ void decider_free(struct decider *d)
     verify_cache_free(d->vcache);
     bf_free(d->bf);
     audit_close(d->audit);
+    cert_check_free(&d->certs);
+    eauth_free(d->eauth);
     strmap_clear(&d->per_client);
     strmap_clear(&d->per_principal);
     free(d);
@@ -264,6 +279,18 @@ int decider_reload(struct decider *d, const struct config *cfg, char *err, size_
         decider_reload_refused(d, err);
         return -1;
     }
+    /* Loaded into d->certs only when whole: a broken list keeps the old ones. */
+    struct cert_check old_certs = d->certs;
+    memset(&d->certs, 0, sizeof(d->certs));
+    if (cert_check_load(&d->certs, cfg, err, errlen) != 0) {
+        d->certs = old_certs;
+        if (nt)
+            nt->destroy(nt->ctx);
+        policy_free(np);
+        decider_reload_refused(d, err);
+        return -1;
+    }
+    cert_check_free(&old_certs);
     /* Plugins and the audit log stay as started: changing them takes a restart. */
     struct config_auth keep = d->cfg.auth;
     d->cfg = *cfg;
@@ -344,13 +371,15 @@ void decider_worker_reset(struct decider *d)
 /* --- decisions ---------------------------------------------------------------------------- */
 
 static struct policy_subject subject_of(const uint8_t *cid, size_t clen, const uint8_t *user,
-                                        size_t ulen, bool has_user, const struct who *w)
+                                        size_t ulen, bool has_user, const struct who *w,
+                                        const struct auth_cert *cert)
 {
     return (struct policy_subject){.client_id = (const char *)cid,
                                    .client_id_len = clen,
                                    .username = has_user ? (const char *)user : NULL,
                                    .username_len = has_user ? ulen : 0,
                                    .identity = w->identity,
+                                   .cert = cert,
                                    .issuer = w->issuer};
 }
 
@@ -362,8 +391,64 @@ static size_t make_principal(char tag, const char *identity, const char *issuer,
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
-void decider_connect(struct decider *d, const struct ipc_connect_req *r,
-                     struct ipc_connect_resp *out, char *principal, size_t cap)
+/* MQTT 5 enhanced authentication (auth/enhanced_auth.h). Returns 0 when the device proved
+ * its key (*o filled: the caller goes on as for any allowed login), 1 when *out is the answer
+ * already (a challenge, or a refusal, audited). */
+static int enhanced_step(struct decider *d, const struct ipc_connect_req *r, bool step,
+                         struct ipc_connect_resp *out, struct auth_outcome *o,
+                         struct audit_field *f, size_t nf)
+{
+    bool has_user = r->flags & IPC_CONN_HAS_USERNAME;
+    const char *why = NULL;
+    char peer[80];
+    snprintf(peer, sizeof(peer), "%.*s", (int)r->peer.len, (const char *)r->peer.p);
+    if (!eauth_method_known(r->auth_method.p, r->auth_method.len)) {
+        out->reason5 = 0x8C; /* bad authentication method */
+        why = "unsupported authentication method";
+    } else if (!has_user || !r->username.len) {
+        out->rc = MQTT_CONNACK_BAD_CREDENTIALS;
+        why = "device login without a user name";
+    } else if (!step) {
+        if (eauth_challenge(d->eauth, r->conv, clock_ms(), d->nonce_out) != 0) {
+            out->rc = MQTT_CONNACK_SERVER_UNAVAILABLE;
+            out->reason5 = 0x89; /* server busy */
+            why = "too many authentications in progress";
+        } else {
+            out->rc = MQTT_CONNACK_ACCEPTED;
+            out->auth_continue = true;
+            out->auth_data = (struct ipc_bytes){.p = d->nonce_out, .len = EAUTH_NONCE_BYTES};
+            return 1;
+        }
+    } else {
+        uint8_t pk[32];
+        bool have =
+            policy_user_device_key(d->policy, (const char *)r->username.p, r->username.len, pk);
+        enum eauth_result v =
+            eauth_verify(d->eauth, r->conv, clock_ms(), have ? pk : NULL, r->client_id.p,
+                         r->client_id.len, r->auth_data.p, r->auth_data.len);
+        if (v == EAUTH_OK) {
+            bf_success(d->bf, r->username.p, r->username.len);
+            memset(o, 0, sizeof(*o));
+            snprintf(o->identity, sizeof(o->identity), "%.*s", (int)r->username.len,
+                     (const char *)r->username.p);
+            snprintf(o->backend, sizeof(o->backend), "device-key");
+            return 0;
+        }
+        bf_failure(d->bf, peer, r->username.p, r->username.len, clock_ms());
+        out->rc = MQTT_CONNACK_BAD_CREDENTIALS;
+        why = v == EAUTH_NO_CHALLENGE ? "no challenge pending (expired or repeated)"
+                                      : "bad device signature";
+    }
+    f[nf++] = (struct audit_field)F("result", "denied");
+    f[nf++] = (struct audit_field)F("backend", "device-key");
+    f[nf++] = (struct audit_field)F("reason", why);
+    audit(d, "connect", f, nf);
+    return 1;
+}
+
+static void connect_decide(struct decider *d, const struct ipc_connect_req *r,
+                           struct ipc_connect_resp *out, char *principal, size_t cap,
+                           const struct auth_cert *cert, bool step)
 {
     bool has_user = r->flags & IPC_CONN_HAS_USERNAME;
     bool has_pw = r->flags & IPC_CONN_HAS_PASSWORD;
@@ -396,11 +481,19 @@ void decider_connect(struct decider *d, const struct ipc_connect_req *r,
                                .password = has_pw ? r->password.p : NULL,
                                .password_len = has_pw ? r->password.len : 0,
                                .peer = peer,
+                               .cert = cert,
                                .now = time(NULL)};
     if (req.password && !req.password_len)
         req.password = (const uint8_t *)""; /* present but empty */
     struct auth_outcome o;
-    enum auth_result ar = chain_run(&d->chain, &req, &o);
+    enum auth_result ar;
+    if (r->auth_method.len) {
+        if (enhanced_step(d, r, step, out, &o, f, nf))
+            return;
+        ar = AUTH_ALLOW;
+    } else {
+        ar = chain_run(&d->chain, &req, &o);
+    }
     struct who w = {0};
     if (ar == AUTH_DENY || (ar == AUTH_NO_OPINION && has_user)) {
         bf_failure(d->bf, peer, user, r->username.len, clock_ms());
@@ -417,9 +510,15 @@ void decider_connect(struct decider *d, const struct ipc_connect_req *r,
         snprintf(w.sbuf, sizeof(w.sbuf), "%s", o.issuer);
         w.identity = w.ibuf;
         w.issuer = o.issuer[0] ? w.sbuf : NULL;
-        w.tag = w.issuer                             ? TAG_TOKEN
-                : strcmp(o.backend, "password") == 0 ? TAG_PASSWORD
-                                                     : TAG_PLUGIN;
+        w.tag = w.issuer                               ? TAG_TOKEN
+                : strcmp(o.backend, "password") == 0   ? TAG_PASSWORD
+                : strcmp(o.backend, "device-key") == 0 ? TAG_DEVICE
+                                                       : TAG_PLUGIN;
+    } else if (cert) {
+        snprintf(w.ibuf, sizeof(w.ibuf), "%s", cert->cn);
+        w.identity = w.ibuf;
+        w.tag = TAG_CERT;
+        snprintf(o.backend, sizeof(o.backend), "certificate");
     } else if (!d->cfg.allow_anonymous) {
         f[nf++] = (struct audit_field)F("result", "refused");
         f[nf++] = (struct audit_field)F("reason", "anonymous clients not allowed");
@@ -427,7 +526,7 @@ void decider_connect(struct decider *d, const struct ipc_connect_req *r,
         return;
     }
     struct policy_subject s =
-        subject_of(r->client_id.p, r->client_id.len, user, r->username.len, has_user, &w);
+        subject_of(r->client_id.p, r->client_id.len, user, r->username.len, has_user, &w, cert);
     if (d->policy && !policy_knows(d->policy, &s)) {
         f[nf++] = (struct audit_field)F("result", "refused");
         f[nf++] =
@@ -466,9 +565,80 @@ void decider_connect(struct decider *d, const struct ipc_connect_req *r,
     out->rc = MQTT_CONNACK_ACCEPTED;
     out->identity = (struct ipc_bytes){.p = (const uint8_t *)principal, .len = (uint16_t)plen};
     f[nf++] = (struct audit_field)F("result", "accepted");
-    f[nf++] = (struct audit_field)F("backend", ar == AUTH_ALLOW ? o.backend : "anonymous");
+    f[nf++] = (struct audit_field)F("backend", ar == AUTH_ALLOW || cert ? o.backend : "anonymous");
     f[nf++] = (struct audit_field)F("identity", w.identity ? w.identity : "");
     audit(d, "connect", f, nf);
+}
+
+/* Audit fields naming a certificate; returns how many were added. */
+static size_t cert_audit(struct audit_field *f, const struct cert_fields *cf)
+{
+    size_t n = 0;
+    f[n++] = (struct audit_field)F("cert_cn", cf->cert.cn ? cf->cert.cn : "");
+    f[n++] = (struct audit_field)F("cert_serial", cf->cert.serial_hex ? cf->cert.serial_hex : "");
+    f[n++] = (struct audit_field)F(
+        "cert_sha256", cf->cert.fingerprint_sha256_hex ? cf->cert.fingerprint_sha256_hex : "");
+    return n;
+}
+
+static void connect_or_step(struct decider *d, const struct ipc_connect_req *r,
+                            struct ipc_connect_resp *out, char *principal, size_t cap, bool step)
+{
+    struct cert_fields cf;
+    enum cert_verdict v = cert_check(&d->certs, &d->cfg, r->listener, r->cert.p, r->cert.len,
+                                     r->client_id.p, r->client_id.len, &cf);
+    if (v == CERTCHK_NONE || v == CERTCHK_OK) {
+        connect_decide(d, r, out, principal, cap, v == CERTCHK_OK ? &cf.cert : NULL, step);
+    } else {
+        memset(out, 0, sizeof(*out));
+        out->generation = d->generation;
+        out->rc = v == CERTCHK_WRONG_ID ? MQTT_CONNACK_ID_REJECTED : MQTT_CONNACK_NOT_AUTHORIZED;
+        char peer[80];
+        snprintf(peer, sizeof(peer), "%.*s", (int)r->peer.len, (const char *)r->peer.p);
+        struct audit_field f[8] = {FB("client_id", r->client_id.p, r->client_id.len),
+                                   F("peer", peer), F("result", "refused"),
+                                   F("reason", cert_verdict_str(v))};
+        size_t nf = 4 + cert_audit(f + 4, &cf);
+        audit(d, "connect", f, nf);
+        log_info("connect from %s refused: %s", peer, cert_verdict_str(v));
+    }
+    if (v != CERTCHK_NONE)
+        cert_fields_free(&cf);
+}
+
+void decider_connect(struct decider *d, const struct ipc_connect_req *r,
+                     struct ipc_connect_resp *out, char *principal, size_t cap)
+{
+    connect_or_step(d, r, out, principal, cap, false);
+}
+
+void decider_auth_step(struct decider *d, const struct ipc_connect_req *r,
+                       struct ipc_connect_resp *out, char *principal, size_t cap)
+{
+    if (!r->auth_method.len) { /* an AUTH step outside enhanced authentication */
+        memset(out, 0, sizeof(*out));
+        out->generation = d->generation;
+        out->rc = MQTT_CONNACK_NOT_AUTHORIZED;
+        out->reason5 = 0x8C;
+        return;
+    }
+    connect_or_step(d, r, out, principal, cap, true);
+}
+
+void decider_tls_refused(struct decider *d, const struct ipc_tls_refused *r)
+{
+    struct cert_fields cf;
+    bool have = r->cert.len && cert_fields_from_der(r->cert.p, r->cert.len, &cf) == 0;
+    char listener[8];
+    snprintf(listener, sizeof(listener), "%u", (unsigned)r->listener);
+    struct audit_field f[8] = {FB("peer", r->peer.p, r->peer.len), F("listener", listener),
+                               F("result", "refused"), FB("reason", r->reason.p, r->reason.len)};
+    size_t nf = 4;
+    if (have) {
+        nf += cert_audit(f + nf, &cf);
+        cert_fields_free(&cf);
+    }
+    audit(d, "tls", f, nf);
 }
 
 static bool is_sys_topic(const uint8_t *t, size_t len)
@@ -492,8 +662,11 @@ void decider_acl(struct decider *d, const struct ipc_acl_req *r, struct ipc_acl_
         out->max_qos = v.max_qos;
         out->flags = IPC_ACL_RETAIN_OK;
     } else {
-        struct policy_subject s = subject_of(r->client_id.p, r->client_id.len, r->username.p,
-                                             r->username.len, r->has_username, &w);
+        struct cert_fields cf;
+        bool have = r->cert.len && cert_fields_from_der(r->cert.p, r->cert.len, &cf) == 0;
+        struct policy_subject s =
+            subject_of(r->client_id.p, r->client_id.len, r->username.p, r->username.len,
+                       r->has_username, &w, have ? &cf.cert : NULL);
         struct policy_decision pd =
             policy_decide(d->policy, &s, publish ? POLICY_PUBLISH : POLICY_SUBSCRIBE,
                           (const char *)r->topic.p, r->topic.len, publish ? 0 : r->qos, false);
@@ -510,6 +683,8 @@ void decider_acl(struct decider *d, const struct ipc_acl_req *r, struct ipc_acl_
                      pd.rule_id[0] ? " " : "", pd.rule_id);
         else
             snprintf(rule, sizeof(rule), "default deny");
+        if (have)
+            cert_fields_free(&cf);
     }
     if (!out->allow) {
         struct audit_field f[] = {FB("client_id", r->client_id.p, r->client_id.len),
@@ -524,8 +699,17 @@ bool decider_session_check(struct decider *d, const struct ipc_session_check_req
 {
     struct who w;
     parse_principal(r->identity.p, r->identity.len, &w);
+    struct cert_fields cf;
+    enum cert_verdict v = cert_check(&d->certs, &d->cfg, r->listener, r->cert.p, r->cert.len,
+                                     r->client_id.p, r->client_id.len, &cf);
     bool known;
-    if (!w.identity) {
+    const char *why = "no longer allowed after reload";
+    if (v != CERTCHK_NONE && v != CERTCHK_OK) {
+        known = false;
+        why = cert_verdict_str(v);
+    } else if (w.tag == TAG_CERT && v != CERTCHK_OK) {
+        known = false;
+    } else if (!w.identity) {
         known = d->cfg.allow_anonymous;
     } else if (w.tag == TAG_PASSWORD && !d->policy) {
         known = lookup_password(d, (const uint8_t *)w.identity, strlen(w.identity)) != NULL;
@@ -533,16 +717,21 @@ bool decider_session_check(struct decider *d, const struct ipc_session_check_req
         known = true; /* a token or plugin identity: the policy below is the judge */
     }
     if (known && d->policy) {
-        struct policy_subject s = subject_of(r->client_id.p, r->client_id.len, r->username.p,
-                                             r->username.len, r->has_username, &w);
+        struct policy_subject s =
+            subject_of(r->client_id.p, r->client_id.len, r->username.p, r->username.len,
+                       r->has_username, &w, v == CERTCHK_OK ? &cf.cert : NULL);
         known = policy_knows(d->policy, &s);
     }
     if (!known) {
-        struct audit_field f[] = {FB("client_id", r->client_id.p, r->client_id.len),
-                                  F("identity", w.identity ? w.identity : ""),
-                                  F("reason", "no longer allowed after reload")};
-        audit(d, "disconnect", f, 3);
+        struct audit_field f[8] = {FB("client_id", r->client_id.p, r->client_id.len),
+                                   F("identity", w.identity ? w.identity : ""), F("reason", why)};
+        size_t nf = 3;
+        if (v != CERTCHK_NONE)
+            nf += cert_audit(f + nf, &cf);
+        audit(d, "disconnect", f, nf);
     }
+    if (v != CERTCHK_NONE)
+        cert_fields_free(&cf);
     return known;
 }
 

@@ -37,9 +37,15 @@ uint32_t decider_generation(const struct decider *d);
 /* The principal string in out->identity points into principal (cap >= 256). */
 void decider_connect(struct decider *d, const struct ipc_connect_req *r,
                      struct ipc_connect_resp *out, char *principal, size_t cap);
+/* The next step of an MQTT 5 enhanced authentication the CONNECT started
+ * (auth/enhanced_auth.h); answered like a CONNECT. */
+void decider_auth_step(struct decider *d, const struct ipc_connect_req *r,
+                       struct ipc_connect_resp *out, char *principal, size_t cap);
 void decider_acl(struct decider *d, const struct ipc_acl_req *r, struct ipc_acl_resp *out);
 bool decider_session_check(struct decider *d, const struct ipc_session_check_req *r);
 void decider_session_end(struct decider *d, const struct ipc_session_end *r);
+/* Audits a client certificate the worker's TLS layer refused. */
+void decider_tls_refused(struct decider *d, const struct ipc_tls_refused *r);
 /* The worker channel was replaced (a new worker): every counted connection is gone. */
 void decider_worker_reset(struct decider *d);
 /* Descriptors the decider keeps open (the audit log), for the sandbox's keep list. */

@@ -188,10 +188,31 @@ static int send_packet(struct bloop *l, struct bclient *c, const uint8_t *pkt, s
     return bclient_flush(l, c);
 }
 
+static uint8_t proto_level = MQTT_PROTO_311;
+
+void bclient_set_proto(uint8_t level)
+{
+    proto_level = level;
+}
+
+uint8_t bclient_proto(void)
+{
+    return proto_level;
+}
+
+size_t bclient_encode_publish(uint8_t *out, size_t cap, uint8_t qos, const char *topic,
+                              uint16_t packet_id, const uint8_t *payload, size_t payload_len)
+{
+    if (proto_level >= MQTT_PROTO_5)
+        return mqtt_encode_publish5(out, cap, qos, false, false, topic, packet_id, NULL, 0, payload,
+                                    payload_len);
+    return mqtt_encode_publish(out, cap, qos, false, false, topic, packet_id, payload, payload_len);
+}
+
 static int send_connect(struct bloop *l, struct bclient *c)
 {
     struct mqtt_connect_opts o = {
-        .proto_level = MQTT_PROTO_311,
+        .proto_level = proto_level,
         .clean_session = true,
         .keepalive = KEEPALIVE_S,
         .client_id = c->id,
@@ -226,7 +247,9 @@ static int dispatch(struct bloop *l, struct bclient *c, const struct mqtt_packet
             return 0;
         }
         uint8_t pkt[128];
-        size_t n = mqtt_encode_subscribe(pkt, sizeof pkt, 1, c->filter, c->sub_qos);
+        size_t n = proto_level >= MQTT_PROTO_5
+                       ? mqtt_encode_subscribe5(pkt, sizeof pkt, 1, NULL, 0, c->filter, c->sub_qos)
+                       : mqtt_encode_subscribe(pkt, sizeof pkt, 1, c->filter, c->sub_qos);
         if (n == 0)
             return fail(l, "%s: SUBSCRIBE does not encode", c->id);
         c->st = BC_SUBACK;
@@ -235,7 +258,7 @@ static int dispatch(struct bloop *l, struct bclient *c, const struct mqtt_packet
     if (c->st == BC_SUBACK && p->type == MQTT_SUBACK) {
         if (p->u.suback.packet_id != 1 || p->u.suback.count != 1)
             return fail(l, "%s: SUBACK does not match the SUBSCRIBE", c->id);
-        if (p->u.suback.codes[0] == 0x80)
+        if (p->u.suback.codes[0] >= 0x80)
             return fail(l, "%s: subscription to %s refused", c->id, c->filter);
         became_ready(l, c);
         return 0;
@@ -267,7 +290,7 @@ static int parse(struct bloop *l, struct bclient *c)
         if (avail - hl < rem)
             break;
         struct mqtt_packet pkt;
-        rc = mqtt_decode(byte0, p + hl, rem, MQTT_PROTO_311, false, &pkt);
+        rc = mqtt_decode(byte0, p + hl, rem, proto_level, false, &pkt);
         if (rc != MQTT_OK)
             return fail(l, "%s: packet type %u from broker: %s", c->id, byte0 >> 4,
                         mqtt_err_str(rc));

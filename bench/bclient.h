@@ -1,5 +1,5 @@
-/* bclient: the load generator's MQTT 3.1.1 clients, one non-blocking socket each, driven by
- * one epoll loop (struct bloop).
+/* bclient: the load generator's MQTT clients (3.1.1, or 5.0 with bclient_set_proto), one
+ * non-blocking socket each, driven by one epoll loop (struct bloop).
  *
  * Promises:
  *  - bloop_connect_all() takes clients from TCP connect through CONNECT/CONNACK and an
@@ -68,6 +68,15 @@ struct bloop {
     unsigned ready;
     char err[160];
 };
+
+/* The protocol level every client speaks: MQTT_PROTO_311 (default) or MQTT_PROTO_5. Set it
+ * before the first connect. */
+void bclient_set_proto(uint8_t level);
+uint8_t bclient_proto(void);
+/* A whole PUBLISH at that level (5.0: with an empty property list). Returns its length, or 0
+ * when it does not fit cap. */
+size_t bclient_encode_publish(uint8_t *out, size_t cap, uint8_t qos, const char *topic,
+                              uint16_t packet_id, const uint8_t *payload, size_t payload_len);
 
 int bloop_init(struct bloop *l, const char *host, uint16_t port);
 void bloop_fini(struct bloop *l);

@@ -1,5 +1,6 @@
 /* bulwark-bench: MQTT load generator. One scenario per invocation; see bench/README.md. */
 #include "bench.h"
+#include "bclient.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -41,7 +42,9 @@ static void usage(FILE *f)
           "                    each), connect-auth-cached 1\n"
           "  --connects N      connect-auth-cached: timed logins, at least (2000; more until\n"
           "                    --min-ms has passed)\n"
-          "  --parallel N      connect-auth: logins in progress at once (1)\n",
+          "  --parallel N      connect-auth: logins in progress at once (1)\n"
+          "  --v5              fanin-q0, fanin-q1, fanout, latency, idle: MQTT 5.0 clients\n"
+          "                    (also BENCH_PROTO=5 in the environment)\n",
           f);
 }
 
@@ -159,10 +162,18 @@ int main(int argc, char **argv)
         {"users", required_argument, NULL, 'u'},
         {"connects", required_argument, NULL, 'C'},
         {"parallel", required_argument, NULL, 'L'},
+        {"v5", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, '?'},
         {0},
     };
     struct bench_opts o = {.host = "127.0.0.1", .port = 1883};
+    const char *proto = getenv("BENCH_PROTO");
+    if (proto && strcmp(proto, "5") == 0)
+        bclient_set_proto(MQTT_PROTO_5);
+    else if (proto && proto[0] && strcmp(proto, "4") != 0) {
+        fprintf(stderr, "bulwark-bench: BENCH_PROTO must be 4 or 5\n");
+        return 2;
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -182,6 +193,9 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'h':
             o.host = optarg;
+            continue;
+        case 'V':
+            bclient_set_proto(MQTT_PROTO_5);
             continue;
         case 'p':
             hi = 65535;

@@ -114,8 +114,8 @@ static unsigned publish_batch(struct fanin *f, unsigned i, unsigned n)
     for (k = 0; k < n; k++) {
         uint16_t id = f->qos == 1 ? s->next_id : 0;
         bench_fill_payload(payload, f->o->payload, i, s->seq);
-        size_t w = mqtt_encode_publish(dst + used, one, (uint8_t)f->qos, false, false, s->topic, id,
-                                       payload, f->o->payload);
+        size_t w = bclient_encode_publish(dst + used, one, (uint8_t)f->qos, s->topic, id, payload,
+                                          f->o->payload);
         if (w == 0)
             break;
         used += w;

@@ -78,8 +78,7 @@ static int refill(struct fanout *f)
         f->t_first = bench_now_ns();
     for (unsigned k = 0; k < n; k++) {
         bench_fill_payload(payload, o->payload, 0, (uint32_t)f->sent);
-        size_t w =
-            mqtt_encode_publish(dst + used, one, 0, false, false, TOPIC, 0, payload, o->payload);
+        size_t w = bclient_encode_publish(dst + used, one, 0, TOPIC, 0, payload, o->payload);
         if (w == 0)
             break;
         used += w;

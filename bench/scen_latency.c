@@ -55,8 +55,7 @@ static int send_due(struct latency *t, uint64_t n)
     for (uint64_t k = 0; k < n; k++) {
         bench_fill_payload(payload, o->payload, 0, (uint32_t)t->sent);
         bench_put_u64(payload + 8, now);
-        size_t w =
-            mqtt_encode_publish(dst + used, one, 0, false, false, TOPIC, 0, payload, o->payload);
+        size_t w = bclient_encode_publish(dst + used, one, 0, TOPIC, 0, payload, o->payload);
         if (w == 0)
             break;
         used += w;

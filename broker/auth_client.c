@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "tls.h"
 #include "log.h"
 #include "ring.h"
 
@@ -154,6 +155,14 @@ static struct ipc_bytes as_bytes(const void *p, size_t len)
     return (struct ipc_bytes){.p = p, .len = (uint16_t)len};
 }
 
+/* The client certificate goes with every question: the policy may match on its fields. */
+static struct ipc_bytes cert_of(const struct conn *c)
+{
+    uint16_t len = 0;
+    const uint8_t *der = c ? tls_peer_cert(c, &len) : NULL;
+    return as_bytes(der, len);
+}
+
 int auth_request_connect(struct worker *w, struct conn *c, const struct mqtt_connect *pk)
 {
     struct pending_req *p = push_pending(w);
@@ -171,6 +180,35 @@ int auth_request_connect(struct worker *w, struct conn *c, const struct mqtt_con
     r->username = pk->has_username ? as_bytes(pk->username.p, pk->username.len) : as_bytes(NULL, 0);
     r->password = pk->has_password ? as_bytes(pk->password.p, pk->password.len) : as_bytes(NULL, 0);
     r->peer = as_bytes(c->peer, strlen(c->peer));
+    r->listener = c->listener;
+    r->cert = cert_of(c);
+    r->conv = c->id;
+    r->auth_method = as_bytes(c->v5.auth_method, c->v5.auth_method_len);
+    if (c->v5.auth_method)
+        r->auth_data = as_bytes(pk->props.auth_data.p, pk->props.auth_data.len);
+    return send_request(w, p, &m);
+}
+
+int auth_request_auth_step(struct worker *w, struct conn *c, const uint8_t *data, size_t len)
+{
+    struct pending_req *p = push_pending(w);
+    if (!p)
+        return -1;
+    p->kind = REQ_CONNECT;
+    p->conn = c;
+    struct ipc_msg m = {.type = IPC_AUTH_REQ};
+    struct ipc_connect_req *r = &m.u.connect_req;
+    r->proto_level = c->proto;
+    r->flags =
+        (c->clean_session ? IPC_CONN_CLEAN : 0) | (c->has_username ? IPC_CONN_HAS_USERNAME : 0);
+    r->client_id = as_bytes(c->client_id, c->client_id_len);
+    r->username = as_bytes(c->username, c->username_len);
+    r->peer = as_bytes(c->peer, strlen(c->peer));
+    r->listener = c->listener;
+    r->cert = cert_of(c);
+    r->conv = c->id;
+    r->auth_method = as_bytes(c->v5.auth_method, c->v5.auth_method_len);
+    r->auth_data = as_bytes(data, len);
     return send_request(w, p, &m);
 }
 
@@ -192,6 +230,8 @@ int auth_request_acl(struct worker *w, struct conn *c, enum wait_kind kind, uint
     r->username = as_bytes(c->username, c->username_len);
     r->identity = as_bytes(c->identity, c->identity_len);
     r->topic = as_bytes(topic, tlen);
+    r->listener = c->listener;
+    r->cert = cert_of(c);
     return send_request(w, p, &m);
 }
 
@@ -209,6 +249,8 @@ int auth_request_session_check(struct worker *w, struct session *s)
     r->client_id = as_bytes(s->client_id, s->id_len);
     r->username = as_bytes(c->username, c->username_len);
     r->identity = as_bytes(c->identity, c->identity_len);
+    r->listener = c->listener;
+    r->cert = cert_of(c);
     return send_request(w, p, &m);
 }
 
@@ -237,6 +279,8 @@ int auth_request_sub_check(struct worker *w, struct session *s, const char *filt
     r->username = c ? as_bytes(c->username, c->username_len) : as_bytes(NULL, 0);
     r->identity = c ? as_bytes(c->identity, c->identity_len) : as_bytes(NULL, 0);
     r->topic = as_bytes(filter, len);
+    r->listener = c ? c->listener : 0;
+    r->cert = cert_of(c);
     if (send_request(w, p, &m) != 0) {
         free(p->filter);
         p->filter = NULL;
@@ -252,6 +296,20 @@ void auth_notify_session_end(struct worker *w, struct conn *c)
     struct ipc_msg m = {.type = IPC_SESSION_END};
     m.u.session_end.client_id = as_bytes(c->client_id, c->client_id_len);
     m.u.session_end.identity = as_bytes(c->identity, c->identity_len);
+    if (ipc_chan_send(&w->auth, &m) == 0)
+        w->auth_dirty = true;
+}
+
+void auth_report_tls_refused(struct worker *w, struct conn *c, const char *reason,
+                             const uint8_t *der, uint16_t der_len)
+{
+    if (!w->auth_up)
+        return;
+    struct ipc_msg m = {.type = IPC_TLS_REFUSED};
+    m.u.tls_refused.listener = c->listener;
+    m.u.tls_refused.peer = as_bytes(c->peer, strlen(c->peer));
+    m.u.tls_refused.reason = as_bytes(reason, strlen(reason));
+    m.u.tls_refused.cert = as_bytes(der, der_len);
     if (ipc_chan_send(&w->auth, &m) == 0)
         w->auth_dirty = true;
 }

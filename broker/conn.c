@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "tls.h"
 #include "log.h"
 
 #define FLUSH_IOV 256
@@ -51,6 +52,8 @@ static void out_release(struct worker *w, struct out_item *it)
 {
     msg_unref(it->msg);
     free(it->big);
+    if (it->mid != it->mid_inline)
+        free(it->mid);
     if (w->out_items_free_count < OUT_FREE_MAX) {
         it->next = w->out_free;
         w->out_free = it;
@@ -88,7 +91,8 @@ bool conn_output_full(const struct worker *w, const struct conn *c)
 
 int conn_send_bytes(struct worker *w, struct conn *c, const uint8_t *p, size_t len)
 {
-    if (c->state == CS_CLOSED)
+    /* An empty item would never leave the queue (a failed encoder returns 0). */
+    if (c->state == CS_CLOSED || len == 0 || len > UINT32_MAX)
         return -1;
     struct out_item *it = out_alloc(w);
     if (!it)
@@ -116,8 +120,83 @@ void conn_send_ack(struct worker *w, struct conn *c, uint8_t type, uint16_t pid)
     conn_send_bytes(w, c, b, n);
 }
 
+void conn_send_ack5(struct worker *w, struct conn *c, uint8_t type, uint16_t pid, uint8_t reason)
+{
+    if (c->proto < MQTT_PROTO_5) {
+        conn_send_ack(w, c, type, pid);
+        return;
+    }
+    uint8_t b[8];
+    size_t n = mqtt_encode_ack5(b, sizeof(b), type, pid, reason, NULL, 0);
+    conn_send_bytes(w, c, b, n);
+}
+
 bool conn_send_publish(struct worker *w, struct conn *c, struct msg *m, uint8_t qos, bool dup,
                        bool retain, uint16_t pid)
+{
+    return conn_send_publish5(w, c, m, qos, dup, retain, pid, NULL);
+}
+
+/* Bytes of the per-delivery 5.0 properties: Message Expiry Interval (time left) and the
+ * subscription identifiers. */
+static size_t delivery_props_len(const struct msg *m, const struct sub_ids *ids)
+{
+    size_t n = m->expire_at ? 5 : 0;
+    for (uint32_t i = 0; ids && i < ids->n; i++)
+        n += 1 + mqtt_varint_size(ids->n == 1 ? ids->one : ids->many[i]);
+    return n;
+}
+
+uint64_t conn_publish_size(const struct conn *c, const struct msg *m, uint8_t qos,
+                           const struct sub_ids *ids)
+{
+    if (c->proto < MQTT_PROTO_5)
+        return 1u + 4u + 2u + m->topic_len + (qos ? 2u : 0u) + m->payload_len;
+    size_t plen = delivery_props_len(m, ids) + m->props_len;
+    return mqtt_publish5_size(qos, m->topic_len, plen, m->payload_len);
+}
+
+bool conn_publish_fits(const struct conn *c, const struct msg *m, uint8_t qos,
+                       const struct sub_ids *ids)
+{
+    if (c->proto < MQTT_PROTO_5 || !c->v5.max_out_packet)
+        return true;
+    uint64_t size = conn_publish_size(c, m, qos, ids);
+    return size && size <= c->v5.max_out_packet;
+}
+
+/* The mid segment of a 5.0 PUBLISH: packet id, property length, this delivery's properties.
+ * Returns its length, or 0 on allocation failure. */
+static size_t fill_mid5(struct worker *w, struct out_item *it, const struct msg *m, uint8_t qos,
+                        uint16_t pid, const struct sub_ids *ids, uint32_t *plen)
+{
+    size_t own = delivery_props_len(m, ids);
+    *plen = (uint32_t)(own + m->props_len);
+    size_t need = (qos ? 2u : 0u) + mqtt_varint_size(*plen) + own;
+    it->mid = need <= OUT_MID_INLINE ? it->mid_inline : malloc(need);
+    if (!it->mid)
+        return 0;
+    struct mqtt_pbuf b;
+    mqtt_pbuf_init(&b, it->mid, need);
+    if (qos) {
+        uint8_t id[2] = {(uint8_t)(pid >> 8), (uint8_t)pid};
+        mqtt_pbuf_raw(&b, id, 2);
+    }
+    uint8_t vi[4];
+    mqtt_pbuf_raw(&b, vi, mqtt_varint_encode(vi, *plen));
+    uint32_t left = 1; /* expiring this very moment (callers skip expired ones): 1 s left */
+    if (m->expire_at) {
+        (void)msg_expired(m, w->now, &left);
+        mqtt_pbuf_u32(&b, MQTT_PROP_MESSAGE_EXPIRY, left);
+    }
+    for (uint32_t i = 0; ids && i < ids->n; i++)
+        mqtt_pbuf_varint(&b, MQTT_PROP_SUBSCRIPTION_ID, ids->n == 1 ? ids->one : ids->many[i]);
+    /* The head already counts need bytes: anything else would corrupt the stream. */
+    return b.failed || b.len != need ? 0 : b.len;
+}
+
+bool conn_send_publish5(struct worker *w, struct conn *c, struct msg *m, uint8_t qos, bool dup,
+                        bool retain, uint16_t pid, const struct sub_ids *ids)
 {
     if (c->state == CS_CLOSED)
         return false;
@@ -125,18 +204,37 @@ bool conn_send_publish(struct worker *w, struct conn *c, struct msg *m, uint8_t 
         c->dropped++;
         return false;
     }
+    if (!conn_publish_fits(c, m, qos, ids)) {
+        c->v5.too_large++;
+        return false;
+    }
     struct out_item *it = out_alloc(w);
     if (!it)
         return false;
     it->msg = msg_ref(m);
-    it->head_len =
-        (uint8_t)mqtt_encode_publish_head(it->head, qos, dup, retain, m->topic_len, m->payload_len);
-    if (qos) {
-        it->pid[0] = (uint8_t)(pid >> 8);
-        it->pid[1] = (uint8_t)pid;
-        it->pid_len = 2;
+    if (c->proto >= MQTT_PROTO_5) {
+        uint32_t plen;
+        size_t n = fill_mid5(w, it, m, qos, pid, ids, &plen);
+        if (!n) {
+            out_release(w, it);
+            return false;
+        }
+        it->v5 = true;
+        it->mid_len = (uint16_t)n;
+        it->head_len = (uint8_t)mqtt_encode_publish_head5(it->head, qos, dup, retain, m->topic_len,
+                                                          plen, m->payload_len);
+        it->len = it->head_len + m->topic_len + it->mid_len + m->props_len + m->payload_len;
+    } else {
+        it->mid = it->mid_inline;
+        it->head_len = (uint8_t)mqtt_encode_publish_head(it->head, qos, dup, retain, m->topic_len,
+                                                         m->payload_len);
+        if (qos) {
+            it->mid[0] = (uint8_t)(pid >> 8);
+            it->mid[1] = (uint8_t)pid;
+            it->mid_len = 2;
+        }
+        it->len = it->head_len + m->topic_len + it->mid_len + m->payload_len;
     }
-    it->len = it->head_len + m->topic_len + it->pid_len + m->payload_len;
     out_append(w, c, it);
     return true;
 }
@@ -152,10 +250,13 @@ static int item_iov(const struct out_item *it, struct iovec *iov, int room)
         seg[n++] = (struct iovec){(void *)it->head, it->head_len};
         if (it->msg) {
             seg[n++] = (struct iovec){it->msg->topic, it->msg->topic_len};
-            if (it->pid_len)
-                seg[n++] = (struct iovec){(void *)it->pid, it->pid_len};
-            if (it->msg->payload_len)
-                seg[n++] = (struct iovec){it->msg->payload, it->msg->payload_len};
+            if (it->mid_len)
+                seg[n++] = (struct iovec){it->mid, it->mid_len};
+            /* 5.0: the message's properties lie right before its payload: one segment. */
+            const uint8_t *body = it->v5 ? it->msg->props : it->msg->payload;
+            size_t blen = it->msg->payload_len + (it->v5 ? it->msg->props_len : 0);
+            if (blen)
+                seg[n++] = (struct iovec){(void *)body, blen};
         }
     }
     size_t skip = it->sent;
@@ -173,8 +274,45 @@ static int item_iov(const struct out_item *it, struct iovec *iov, int room)
     return out;
 }
 
+/* Drops the first n queued bytes: they were written (or handed to TLS). */
+static void out_consume(struct worker *w, struct conn *c, size_t n)
+{
+    c->out_bytes -= n;
+    while (n && c->out_head) {
+        struct out_item *it = c->out_head;
+        size_t rest = it->len - it->sent;
+        if (n < rest) {
+            it->sent += (uint32_t)n;
+            break;
+        }
+        n -= rest;
+        c->out_head = it->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        out_release(w, it);
+    }
+}
+
+size_t conn_take_output(struct worker *w, struct conn *c, uint8_t *dst, size_t cap)
+{
+    struct iovec iov[FLUSH_IOV];
+    int n = 0;
+    for (struct out_item *it = c->out_head; it && n + 4 <= FLUSH_IOV; it = it->next)
+        n += item_iov(it, iov + n, FLUSH_IOV - n);
+    size_t got = 0;
+    for (int i = 0; i < n && got < cap; i++) {
+        size_t k = iov[i].iov_len < cap - got ? iov[i].iov_len : cap - got;
+        memcpy(dst + got, iov[i].iov_base, k);
+        got += k;
+    }
+    out_consume(w, c, got);
+    return got;
+}
+
 int conn_flush(struct worker *w, struct conn *c)
 {
+    if (c->tls)
+        return tls_flush(w, c);
     while (c->out_head && c->state != CS_CLOSED) {
         struct iovec iov[FLUSH_IOV];
         int n = 0;
@@ -192,21 +330,7 @@ int conn_flush(struct worker *w, struct conn *c)
             conn_close(w, c, strerror(errno));
             return -1;
         }
-        size_t left = (size_t)wr;
-        c->out_bytes -= left;
-        while (left && c->out_head) {
-            struct out_item *it = c->out_head;
-            size_t rest = it->len - it->sent;
-            if (left < rest) {
-                it->sent += (uint32_t)left;
-                break;
-            }
-            left -= rest;
-            c->out_head = it->next;
-            if (!c->out_head)
-                c->out_tail = NULL;
-            out_release(w, it);
-        }
+        out_consume(w, c, (size_t)wr);
         if ((size_t)wr < asked)
             break; /* socket buffer is full: wait for EPOLLOUT */
     }
@@ -223,8 +347,10 @@ void conn_update_events(struct worker *w, struct conn *c)
      * while the client does not read what we send (back-pressure). */
     if (c->wait == WAIT_NONE && !conn_output_full(w, c) && !c->rate_resume_ms)
         want |= EPOLLIN;
-    if (c->out_head)
+    if (c->out_head || tls_wants_write(c))
         want |= EPOLLOUT;
+    if (c->tls && (want & EPOLLIN))
+        tls_reading_resumed(w, c); /* plaintext wolfSSL already holds raises no event */
     if (want == c->ep_events)
         return;
     struct epoll_event ev = {.events = want, .data.ptr = &c->h};
@@ -238,12 +364,14 @@ void conn_close(struct worker *w, struct conn *c, const char *why)
         return;
     bool was_active = c->state == CS_ACTIVE;
     if (was_active && !c->clean_disconnect && c->will)
-        worker_publish_will(w, c);
+        worker_publish_will(w, c); /* now, or parked in the session for its Will Delay */
     char id[96] = "";
     if (c->session)
         log_sanitize((const uint8_t *)c->session->client_id, c->session->id_len, id, sizeof(id));
     log_debug("closing connection %s client=\"%s\": %s", c->peer, id, why);
     c->state = CS_CLOSED;
+    if (c->tls)
+        tls_close_notify(c);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->h.fd, NULL);
     close(c->h.fd);
     c->h.fd = -1;
@@ -254,8 +382,7 @@ void conn_close(struct worker *w, struct conn *c, const char *why)
     struct session *s = c->session;
     if (s && s->conn == c) {
         s->conn = NULL;
-        if (s->clean)
-            session_destroy(w, s);
+        session_offline(w, s); /* ends it now if clean, else starts its expiry */
     }
     c->session = NULL;
     /* Unlink now; free after the loop turn, since callers up the stack may hold c. */
@@ -270,6 +397,30 @@ void conn_close(struct worker *w, struct conn *c, const char *why)
     w->graveyard = c;
 }
 
+void conn_disconnect(struct worker *w, struct conn *c, uint8_t reason, const char *why)
+{
+    if (c->state == CS_CLOSED)
+        return;
+    if (c->state == CS_ACTIVE && c->proto >= MQTT_PROTO_5) {
+        /* 3.14: a server may send DISCONNECT only after CONNACK, and only at 5.0. The reason
+         * string goes along when it fits the client's Maximum Packet Size (3.14.2.2.3). */
+        uint8_t props[132], pkt[144];
+        struct mqtt_pbuf b;
+        size_t wlen = strlen(why);
+        if (!mqtt_reason_allowed(MQTT_DISCONNECT, reason))
+            reason = MQTT_RC_UNSPECIFIED; /* a caller's slip must not become a bad packet */
+        mqtt_pbuf_init(&b, props, sizeof(props));
+        mqtt_pbuf_str(&b, MQTT_PROP_REASON_STRING, why, wlen < 128 ? wlen : 128);
+        size_t n = mqtt_encode_reason5(pkt, sizeof(pkt), MQTT_DISCONNECT, reason, props, b.len);
+        if (c->v5.max_out_packet && n > c->v5.max_out_packet)
+            n = mqtt_encode_reason5(pkt, sizeof(pkt), MQTT_DISCONNECT, reason, NULL, 0);
+        conn_send_bytes(w, c, pkt, n);
+        conn_flush(w, c);
+    }
+    if (c->state != CS_CLOSED)
+        conn_close(w, c, why);
+}
+
 void conn_free(struct worker *w, struct conn *c)
 {
     struct out_item *it = c->out_head;
@@ -279,6 +430,13 @@ void conn_free(struct worker *w, struct conn *c)
         it = n;
     }
     msg_unref(c->will);
+    for (uint32_t i = 0; c->v5.aliases && i < c->v5.alias_max; i++)
+        free(c->v5.aliases[i]);
+    free(c->v5.aliases);
+    free(c->v5.alias_lens);
+    free(c->v5.pend_topic);
+    free(c->v5.auth_method);
+    tls_conn_free(w, c);
     free(c->in);
     free(c->pend);
     free(c->pend_codes);

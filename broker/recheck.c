@@ -40,8 +40,14 @@ static bool check_one(void *ctx, const void *key, size_t len, void *value)
     s->checked_gen = w->recheck_gen;
     if (s->conn && s->conn->state == CS_ACTIVE && auth_request_session_check(w, s) != 0)
         return false;
-    for (uint32_t i = 0; i < s->n_subs; i++)
-        auth_request_sub_check(w, s, s->subs[i].filter, s->subs[i].len, s->subs[i].qos);
+    for (uint32_t i = 0; i < s->n_subs; i++) {
+        /* A shared subscription is decided on its filter part, as when it was made. */
+        const struct sub_rec *r = &s->subs[i];
+        struct mqtt_str g, f = {(const uint8_t *)r->filter, r->len};
+        if (r->shared)
+            share_parse((const uint8_t *)r->filter, r->len, &g, &f);
+        auth_request_sub_check(w, s, (const char *)f.p, (uint16_t)f.len, r->qos);
+    }
     return false;
 }
 
@@ -74,27 +80,38 @@ void recheck_session_verdict(struct worker *w, struct session *s, bool allow)
      * get a last publish under the new one. */
     msg_unref(s->conn->will);
     s->conn->will = NULL;
-    conn_close(w, s->conn, "identity removed from the policy");
+    conn_disconnect(w, s->conn, MQTT_RC_NOT_AUTHORIZED, "identity removed from the policy");
     if (persistent)
         session_destroy(w, s);
+}
+
+/* The filter a subscription is decided on: a shared one's filter part (4.8.2). */
+static bool decided_on(const struct sub_rec *r, const char *filter, uint16_t len)
+{
+    struct mqtt_str g, f = {(const uint8_t *)r->filter, r->len};
+    if (r->shared)
+        share_parse((const uint8_t *)r->filter, r->len, &g, &f);
+    return f.len == len && memcmp(f.p, filter, len) == 0;
 }
 
 void recheck_sub_verdict(struct worker *w, struct session *s, const char *filter, uint16_t len,
                          const struct ipc_acl_resp *resp)
 {
-    for (uint32_t i = 0; i < s->n_subs; i++) {
+    /* Every subscription decided on this filter gets the verdict (a plain one and shared
+     * ones may share it). The list shrinks on removal: walk it backwards. */
+    for (uint32_t i = s->n_subs; i-- > 0;) {
         struct sub_rec *r = &s->subs[i];
-        if (r->len != len || memcmp(r->filter, filter, len) != 0)
+        if (!decided_on(r, filter, len))
             continue;
         char id[96], f[160];
         if (!resp->allow) {
             log_info("subscription \"%s\" of \"%s\" no longer allowed: removed",
-                     log_sanitize((const uint8_t *)filter, len, f, sizeof(f)),
+                     log_sanitize((const uint8_t *)r->filter, r->len, f, sizeof(f)),
                      log_sanitize((const uint8_t *)s->client_id, s->id_len, id, sizeof(id)));
-            session_del_sub(w, s, (const uint8_t *)filter, len);
+            /* It reads the filter before it frees it. */
+            session_del_sub(w, s, (const uint8_t *)r->filter, r->len);
         } else if (resp->max_qos < r->qos) {
-            session_add_sub(w, s, (const uint8_t *)filter, len, resp->max_qos);
+            session_add_sub(w, s, (const uint8_t *)r->filter, r->len, resp->max_qos);
         }
-        return;
     }
 }

@@ -22,6 +22,7 @@
 #include "fdpass.h"
 #include "log.h"
 #include "sandbox.h"
+#include "tls.h"
 
 #define READ_CHUNK (64u * 1024u)
 #define MAX_EVENTS 256
@@ -48,8 +49,10 @@ static void peer_name(int fd, char *out, size_t len)
     snprintf(out, len, "%s:%u", host, port);
 }
 
-static void accept_clients(struct worker *w, int lfd)
+static void accept_clients(struct worker *w, struct handle *lh)
 {
+    int lfd = lh->fd;
+    size_t idx = (size_t)(lh - w->listeners);
     static uint64_t refused;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -74,6 +77,11 @@ static void accept_clients(struct worker *w, int lfd)
             continue;
         }
         peer_name(fd, c->peer, sizeof(c->peer));
+        c->listener = (uint8_t)idx;
+        if (tls_conn_attach(w, c, idx) != 0) {
+            conn_close(w, c, "out of memory for TLS");
+            continue;
+        }
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->h};
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             conn_close(w, c, "epoll_ctl failed");
@@ -103,7 +111,7 @@ static size_t parse_packets(struct worker *w, struct conn *c, const uint8_t *buf
         if (total > w->lim->max_packet_size) {
             log_info("%s sent a packet of %llu bytes, over max_packet_size %u; closing", c->peer,
                      (unsigned long long)total, w->lim->max_packet_size);
-            conn_close(w, c, "packet too large");
+            conn_disconnect(w, c, MQTT_RC_PACKET_TOO_LARGE, "packet too large");
             return len;
         }
         if (len - off < total) break;
@@ -163,6 +171,19 @@ static int grow_input(struct worker *w, struct conn *c)
     return 0;
 }
 
+/* read(2) for plain connections; plaintext out of wolfSSL for TLS ones (errno EAGAIN when
+ * nothing is there yet, including a handshake still under way). */
+static ssize_t conn_recv(struct worker *w, struct conn *c, uint8_t *buf, size_t cap)
+{
+    if (!c->tls)
+        return read(c->h.fd, buf, cap);
+    ssize_t n = tls_read(w, c, buf, cap);
+    if (n > 0)
+        return n;
+    errno = EAGAIN; /* 0: waiting; -1: already closed, which the caller sees */
+    return -1;
+}
+
 static void on_readable(struct worker *w, struct conn *c)
 {
     if (c->wait != WAIT_NONE || conn_output_full(w, c)) {
@@ -171,7 +192,7 @@ static void on_readable(struct worker *w, struct conn *c)
     }
     ssize_t n;
     if (c->in_len == 0) {
-        n = read(c->h.fd, w->rbuf, w->rbuf_cap);
+        n = conn_recv(w, c, w->rbuf, w->rbuf_cap);
         if (n > 0) {
             c->last_rx_ms = w->now;
             size_t used = parse_packets(w, c, w->rbuf, (size_t)n);
@@ -185,7 +206,7 @@ static void on_readable(struct worker *w, struct conn *c)
             conn_close(w, c, "out of memory");
             return;
         }
-        n = read(c->h.fd, c->in + c->in_len, c->in_cap - c->in_len);
+        n = conn_recv(w, c, c->in + c->in_len, c->in_cap - c->in_len);
         if (n > 0) {
             c->last_rx_ms = w->now;
             c->in_len += (uint32_t)n;
@@ -217,6 +238,16 @@ void worker_publish_will(struct worker *w, struct conn *c)
 {
     struct msg *m = c->will;
     c->will = NULL;
+    struct session *s = c->session;
+    /* 5.0 Will Delay Interval: the will waits in a session that outlives the connection and
+     * goes out at the earlier of the delay and the session's end (3.1.3.2.2). */
+    if (c->proto >= MQTT_PROTO_5 && c->v5.will_delay && s && s->conn == c && !s->clean) {
+        msg_unref(s->will);
+        s->will = m;
+        s->will_at = w->now + (uint64_t)c->v5.will_delay * 1000u;
+        return;
+    }
+    msg_start_expiry(m, w->now);
     if (m->retain && retained_set(w->retained, m) != 0)
         log_error("out of memory storing a retained will");
     route_publish(w, m);
@@ -228,14 +259,20 @@ void worker_sweep(struct worker *w)
     struct conn *next;
     for (struct conn *c = w->conns; c; c = next) {
         next = c->next;
-        if (c->state == CS_WAIT_CONNECT && w->now - c->created_ms >= w->lim->connect_timeout_ms) {
-            log_info("%s sent no CONNECT within %u ms; closing", c->peer,
+        if (!tls_handshake_done(c) &&
+            w->now - c->created_ms >= w->cfg->listeners[c->listener].tls.handshake_timeout_ms) {
+            log_info("%s: TLS handshake not done within %u ms; closing", c->peer,
+                     w->cfg->listeners[c->listener].tls.handshake_timeout_ms);
+            conn_close(w, c, "TLS handshake timeout");
+        } else if ((c->state == CS_WAIT_CONNECT || c->v5.auth_challenged) &&
+                   w->now - c->created_ms >= w->lim->connect_timeout_ms) {
+            log_info("%s did not finish CONNECT within %u ms; closing", c->peer,
                      w->lim->connect_timeout_ms);
             conn_close(w, c, "connect timeout");
         } else if (c->state == CS_ACTIVE && c->keepalive &&
                    w->now - c->last_rx_ms > (uint64_t)c->keepalive * 1500u) {
             log_info("%s: keep-alive of %u s expired; closing", c->peer, c->keepalive);
-            conn_close(w, c, "keep-alive expired");
+            conn_disconnect(w, c, MQTT_RC_KEEP_ALIVE_TIMEOUT, "keep-alive expired");
         } else if (c->rate_resume_ms && w->now >= c->rate_resume_ms) {
             c->rate_resume_ms = 0;
             c->last_rx_ms = w->now; /* it did send: its bytes waited in the socket for us */
@@ -244,6 +281,7 @@ void worker_sweep(struct worker *w)
         }
     }
     auth_client_check_timeouts(w);
+    session_sweep(w);
     recheck_continue(w);
 }
 
@@ -282,6 +320,8 @@ static void on_ctl(struct worker *w)
     }
     if (r > 0 && tag == 'P' && fd >= 0)
         auth_client_attach(w, fd);
+    else if (r > 0 && tag == 'K' && fd >= 0)
+        tls_set_key_channel(fd);
     else if (r > 0 && fd >= 0)
         close(fd);
 }
@@ -317,13 +357,14 @@ void worker_fini(struct worker *w)
 {
     while (w->conns) {
         w->conns->clean_disconnect = true; /* the broker is stopping: no wills */
-        conn_close(w, w->conns, "broker stopping");
+        conn_disconnect(w, w->conns, MQTT_RC_SERVER_SHUTTING_DOWN, "broker stopping");
     }
     flush_dirty(w);
     bury(w);
     if (w->auth_up) auth_client_detach(w, "stopping");
     destroy_sessions(w);
     strmap_clear(&w->sessions);
+    share_fini(w);
     sub_tree_free(w->subs);
     retained_free(w->retained);
     while (w->out_free) {
@@ -333,7 +374,10 @@ void worker_fini(struct worker *w)
     }
     free(w->pend);
     free(w->deliv);
+    free(w->id_links);
+    free(w->share_hits);
     free(w->rbuf);
+    tls_teardown(w);
     close(w->epfd);
 }
 
@@ -359,6 +403,7 @@ int worker_init(struct worker *w, const struct config *cfg)
     w->subs = sub_tree_new();
     w->retained = retained_new();
     strmap_init(&w->sessions);
+    strmap_init(&w->shares);
     if (w->epfd < 0 || !w->rbuf || !w->subs || !w->retained) {
         log_error("worker setup failed: %s", strerror(errno));
         return -1;
@@ -368,6 +413,8 @@ int worker_init(struct worker *w, const struct config *cfg)
 
 void worker_end_turn(struct worker *w)
 {
+    if (w->tls_kick)
+        tls_run_kicks(w, on_readable);
     flush_dirty(w);
     auth_client_flush(w);
     bury(w);
@@ -412,10 +459,17 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
     }
     fcntl(cl->ipc_fd, F_SETFD, FD_CLOEXEC);
     auth_client_attach(&w, cl->ipc_fd);
+    fcntl(cl->key_fd, F_SETFD, FD_CLOEXEC);
+    char terr[1024];
+    if (tls_setup(&w, cfg, cl->key_fd, terr, sizeof(terr)) != 0) {
+        log_error("TLS: %s", terr);
+        return 1;
+    }
 
     /* Setup is done: from here on no file, no new socket, no process (docs/HARDENING.md). */
-    int keep[CONFIG_MAX_LISTENERS + 4];
+    int keep[CONFIG_MAX_LISTENERS + 5];
     size_t n_keep = 0;
+    keep[n_keep++] = cl->key_fd;
     keep[n_keep++] = w.epfd;
     keep[n_keep++] = sfd;
     keep[n_keep++] = cl->ctl_fd;
@@ -436,7 +490,7 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
     uint64_t next_sweep = w.now + SWEEP_MS;
     struct epoll_event evs[MAX_EVENTS];
     while (!w.stopping) {
-        int timeout = (int)(next_sweep > w.now ? next_sweep - w.now : 0);
+        int timeout = w.tls_kick ? 0 : (int)(next_sweep > w.now ? next_sweep - w.now : 0);
         int n = epoll_wait(w.epfd, evs, MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR) {
             log_error("epoll_wait: %s", strerror(errno));
@@ -448,7 +502,7 @@ int worker_main(const struct cmdline *cl, const struct config *cfg)
             uint32_t e = evs[i].events;
             switch (h->kind) {
             case H_LISTENER:
-                accept_clients(&w, h->fd);
+                accept_clients(&w, h);
                 break;
             case H_CONN:
                 worker_conn_event(&w, (struct conn *)h, e);

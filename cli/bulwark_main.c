@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli_audit.h"
+#include "cli_ca.h"
 #include "cli_import.h"
 #include "cli_passwd.h"
 #include "cli_policy.h"
@@ -14,6 +15,8 @@ static void usage(void)
     fprintf(stderr, "usage: bulwark COMMAND [ARGS]\n"
                     "commands:\n"
                     "  audit       verify, tail or key the audit log (bulwark audit --help)\n"
+                    "  ca          device certificate authority: init, issue, sign, server-cert,\n"
+                    "              revoke, list (bulwark ca --help)\n"
                     "  import      turn a Mosquitto password file and acl_file into a policy\n"
                     "  passwd      read a password (no echo on a terminal) and print its\n"
                     "              argon2id hash for the users list of bulwark.yaml\n"
@@ -31,6 +34,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "policy")) return cli_policy(argc - 1, argv + 1);
     if (!strcmp(argv[1], "audit")) return cli_audit(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import")) return cli_import(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "ca")) return cli_ca(argc - 1, argv + 1);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("bulwark %s\n", BULWARK_VERSION);
         return 0;

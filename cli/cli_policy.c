@@ -1,6 +1,5 @@
 #include "cli_policy.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,13 +7,10 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include "cert_fields.h"
 #include "policy.h"
 
 #define ERR_MAX 32768
-#define CERT_FIELD_MAX 256
-#define CERT_SANS_MAX 32
-#define GN_DNS 2 /* GeneralName tags (RFC 5280): dNSName, uniformResourceIdentifier */
-#define GN_URI 6
 
 static void usage(void)
 {
@@ -37,101 +33,17 @@ static void usage(void)
 
 /* --- certificate fields, read with wolfSSL ------------------------------------------------ */
 
-/* What the TLS layer will hand the auth daemon, filled from a PEM file. */
-struct cert_fields {
-    struct auth_cert cert;
-    char cn[CERT_FIELD_MAX];
-    char serial[2 * 32 + 1];
-    char fingerprint[2 * crypto_hash_sha256_BYTES + 1];
-    char *dns[CERT_SANS_MAX + 1], *uri[CERT_SANS_MAX + 1];
-};
-
-static void hex(char *out, const unsigned char *in, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-/* SANs with an embedded NUL or beyond the bounds are dropped, never truncated. */
-static void read_sans(WOLFSSL_X509 *x, struct cert_fields *f)
-{
-    WOLFSSL_STACK *sk = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    if (!sk)
-        return;
-    size_t nd = 0, nu = 0;
-    for (int i = 0; i < wolfSSL_sk_GENERAL_NAME_num(sk); i++) {
-        WOLFSSL_GENERAL_NAME *gn = wolfSSL_sk_GENERAL_NAME_value(sk, i);
-        if (!gn || (gn->type != GN_DNS && gn->type != GN_URI))
-            continue;
-        WOLFSSL_ASN1_STRING *s =
-            gn->type == GN_DNS ? gn->d.dNSName : gn->d.uniformResourceIdentifier;
-        int len = s ? wolfSSL_ASN1_STRING_length(s) : -1;
-        const unsigned char *data = s ? wolfSSL_ASN1_STRING_data(s) : NULL;
-        if (!data || len <= 0 || len >= CERT_FIELD_MAX || memchr(data, 0, (size_t)len))
-            continue;
-        char **list = gn->type == GN_DNS ? f->dns : f->uri;
-        size_t *n = gn->type == GN_DNS ? &nd : &nu;
-        if (*n == CERT_SANS_MAX)
-            continue;
-        list[*n] = strndup((const char *)data, (size_t)len);
-        if (list[*n])
-            (*n)++;
-    }
-    wolfSSL_GENERAL_NAMES_free(sk);
-}
-
 static int load_cert(const char *path, struct cert_fields *f)
 {
-    memset(f, 0, sizeof(*f));
     if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
         fprintf(stderr, "bulwark policy: wolfSSL failed to initialise\n");
         return -1;
     }
-    WOLFSSL_X509 *x = wolfSSL_X509_load_certificate_file(path, WOLFSSL_FILETYPE_PEM);
-    if (!x) {
+    int rc = cert_fields_from_pem_file(path, f);
+    if (rc != 0)
         fprintf(stderr, "bulwark policy: %s: not a readable PEM certificate\n", path);
-        wolfSSL_Cleanup();
-        return -1;
-    }
-    WOLFSSL_X509_NAME *name = wolfSSL_X509_get_subject_name(x);
-    int n = name
-                ? wolfSSL_X509_NAME_get_text_by_NID(name, NID_commonName, f->cn, (int)sizeof(f->cn))
-                : -1;
-    /* A CN with an embedded NUL would read shorter than it is: leave it out. */
-    if (n > 0 && (size_t)n < sizeof(f->cn) && strlen(f->cn) == (size_t)n)
-        f->cert.cn = f->cn;
-    unsigned char serial[32];
-    int slen = (int)sizeof(serial);
-    if (wolfSSL_X509_get_serial_number(x, serial, &slen) == WOLFSSL_SUCCESS && slen > 0) {
-        hex(f->serial, serial, (size_t)slen);
-        f->cert.serial_hex = f->serial;
-    }
-    int dlen = 0;
-    const unsigned char *der = wolfSSL_X509_get_der(x, &dlen);
-    if (der && dlen > 0) {
-        unsigned char digest[crypto_hash_sha256_BYTES];
-        crypto_hash_sha256(digest, der, (unsigned long long)dlen);
-        hex(f->fingerprint, digest, sizeof(digest));
-        f->cert.fingerprint_sha256_hex = f->fingerprint;
-    }
-    read_sans(x, f);
-    f->cert.san_dns = (const char *const *)f->dns;
-    f->cert.san_uri = (const char *const *)f->uri;
-    wolfSSL_X509_free(x);
     wolfSSL_Cleanup();
-    return 0;
-}
-
-static void free_cert(struct cert_fields *f)
-{
-    for (size_t i = 0; f->dns[i]; i++)
-        free(f->dns[i]);
-    for (size_t i = 0; f->uri[i]; i++)
-        free(f->uri[i]);
+    return rc;
 }
 
 /* --- the commands ----------------------------------------------------------------------------- */
@@ -286,7 +198,7 @@ static int run(int argc, char **argv, bool test)
         return 2;
     struct policy *p = load(a.file);
     if (!p) {
-        free_cert(&cf);
+        cert_fields_free(&cf);
         return 2;
     }
     const char *identity = a.identity ? a.identity : a.user ? a.user : cf.cert.cn;
@@ -312,7 +224,7 @@ static int run(int argc, char **argv, bool test)
         policy_explain(p, &s, stdout);
     }
     policy_free(p);
-    free_cert(&cf);
+    cert_fields_free(&cf);
     return rc;
 }
 

@@ -36,6 +36,12 @@ void config_defaults(struct config *cfg)
         .verdict_cache_size = 256,
         .max_inbound_qos2 = 1000,
         .max_sessions = 100000,
+        .max_properties = 64,
+        .max_properties_size = 65536,
+        .topic_alias_maximum = 10,
+        .receive_maximum = 100,
+        .max_keepalive = 0,
+        .max_session_expiry_s = 604800,
     };
     snprintf(cfg->sandbox.worker.user, CONFIG_NAME_MAX, "bulwark-worker");
     snprintf(cfg->sandbox.worker.group, CONFIG_NAME_MAX, "bulwark");
@@ -160,6 +166,7 @@ int config_parse_listen(struct config_listener *l, const char *spec, char *err, 
         return listen_err(spec, err, errlen, "bad port '%.16s' (expected 0..65535)", port);
     memcpy(l->host, h, hlen + 1);
     l->port = (uint16_t)v;
+    config_tls_defaults(&l->tls); /* --listen is plain MQTT */
     return 0;
 }
 
@@ -309,9 +316,112 @@ static int get_str(struct parse *p, const yaml_node_t *n, const char *key, char 
     return 0;
 }
 
+/* A path from the file: a relative one is made relative to the file's directory, so every
+ * role (and a reload from another working directory) opens the same file. */
+static int get_path(struct parse *p, const yaml_node_t *n, const char *key, char *dst, size_t cap)
+{
+    char raw[CONFIG_PATH_MAX] = "";
+    if (get_str(p, n, key, raw, sizeof(raw)) < 0) return -1;
+    const char *slash = strrchr(p->path, '/');
+    int w = raw[0] == '/' || !slash
+                ? snprintf(dst, cap, "%s", raw)
+                : snprintf(dst, cap, "%.*s/%s", (int)(slash - p->path), p->path, raw);
+    if (w < 0 || (size_t)w >= cap)
+        return fail(p, n->start_mark, "'%s': path too long (at most %zu bytes)", key, cap - 1);
+    return 0;
+}
+
+static int get_choice(struct parse *p, const yaml_node_t *n, const char *key,
+                      const char *const *choices, size_t nchoices, uint8_t *out)
+{
+    if (n->type == YAML_SCALAR_NODE && !is_null(n))
+        for (size_t i = 0; i < nchoices; i++)
+            if (!strcmp(sval(n), choices[i])) {
+                *out = (uint8_t)i;
+                return 0;
+            }
+    char allowed[128] = "";
+    for (size_t i = 0, off = 0; i < nchoices && off < sizeof(allowed); i++) {
+        int w = snprintf(allowed + off, sizeof(allowed) - off, "%s%s", i ? ", " : "", choices[i]);
+        if (w < 0) break;
+        off += (size_t)w;
+    }
+    return fail(p, n->start_mark, "'%s': expected one of %s, found %s%.32s%s", key, allowed,
+                n->type == YAML_SCALAR_NODE ? "'" : kind(n),
+                n->type == YAML_SCALAR_NODE ? sval(n) : "",
+                n->type == YAML_SCALAR_NODE ? "'" : "");
+}
+
+static int parse_tls(struct parse *p, const yaml_node_t *m, struct config_tls *t)
+{
+    static const char *const names[] = {"cert",         "key",     "ca",
+                                        "client_certs", "revoked", "min_version",
+                                        "ciphers",      "bind_client_id", "handshake_timeout_ms"};
+    static const char *const certs[] = {"none", "optional", "required"};
+    static const char *const versions[] = {"1.2", "1.3"};
+    bool seen[ARRAY_LEN(names)] = {false};
+    if (want_type(p, m, YAML_MAPPING_NODE, "tls") < 0) return -1;
+    t->enabled = true;
+    for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
+        const yaml_node_t *k = node_at(p, pr->key), *v = node_at(p, pr->value);
+        int i = map_key(p, k, "tls", names, ARRAY_LEN(names), seen);
+        int rc = -1;
+        uint8_t ver = 0;
+        switch (i) {
+        case 0:
+            rc = get_path(p, v, "cert", t->cert, sizeof(t->cert));
+            break;
+        case 1:
+            rc = get_path(p, v, "key", t->key, sizeof(t->key));
+            break;
+        case 2:
+            rc = get_path(p, v, "ca", t->ca, sizeof(t->ca));
+            break;
+        case 3:
+            rc = get_choice(p, v, "client_certs", certs, ARRAY_LEN(certs), &t->client_certs);
+            break;
+        case 4:
+            rc = get_path(p, v, "revoked", t->revoked, sizeof(t->revoked));
+            break;
+        case 5:
+            rc = get_choice(p, v, "min_version", versions, ARRAY_LEN(versions), &ver);
+            t->min_version = ver ? 13 : 12;
+            break;
+        case 6:
+            rc = get_str(p, v, "ciphers", t->ciphers, sizeof(t->ciphers));
+            break;
+        case 7:
+            rc = get_bool(p, v, "bind_client_id", &t->bind_client_id);
+            break;
+        case 8:
+            rc = get_u32(p, v, "handshake_timeout_ms", 100, 600000, &t->handshake_timeout_ms);
+            break;
+        default:
+            break;
+        }
+        if (rc < 0) return -1;
+    }
+    if (!seen[0] || !seen[1])
+        return fail(p, m->start_mark, "tls: 'cert' and 'key' are both required");
+    if (t->client_certs != CLIENT_CERTS_NONE && !t->ca[0])
+        return fail(p, m->start_mark, "tls: client_certs: %s needs 'ca' (the client CA)",
+                    certs[t->client_certs]);
+    if (t->revoked[0] && t->client_certs == CLIENT_CERTS_NONE)
+        return fail(p, m->start_mark, "tls: 'revoked' only applies with client_certs");
+    return 0;
+}
+
+void config_tls_defaults(struct config_tls *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->min_version = 12;
+    t->bind_client_id = true;
+    t->handshake_timeout_ms = 10000;
+}
+
 static int parse_listener(struct parse *p, const yaml_node_t *m, struct config_listener *l)
 {
-    static const char *const names[] = {"host", "port"};
+    static const char *const names[] = {"host", "port", "tls"};
     bool seen[ARRAY_LEN(names)] = {false};
     if (want_type(p, m, YAML_MAPPING_NODE, "listeners[]") < 0) return -1;
     for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
@@ -324,13 +434,15 @@ static int parse_listener(struct parse *p, const yaml_node_t *m, struct config_l
                 return fail(p, v->start_mark,
                             "'host': '%s' is not a numeric IPv4/IPv6 address or localhost",
                             l->host);
+        } else if (i == 2) {
+            if (parse_tls(p, v, &l->tls) < 0) return -1;
         } else {
             uint32_t port = 0;
             if (get_u32(p, v, "port", 0, 65535, &port) < 0) return -1;
             l->port = (uint16_t)port;
         }
     }
-    for (size_t i = 0; i < ARRAY_LEN(names); i++)
+    for (size_t i = 0; i < 2; i++)
         if (!seen[i]) return fail(p, m->start_mark, "listener is missing '%s'", names[i]);
     return 0;
 }
@@ -386,6 +498,7 @@ static int parse_listeners(struct parse *p, const yaml_node_t *seq)
         if (n == CONFIG_MAX_LISTENERS)
             return fail(p, item->start_mark, "too many listeners (at most %d)",
                         CONFIG_MAX_LISTENERS);
+        config_tls_defaults(&p->cfg.listeners[n].tls);
         if (parse_listener(p, item, &p->cfg.listeners[n]) < 0) return -1;
     }
     p->cfg.n_listeners = n;
@@ -409,10 +522,11 @@ static int parse_users(struct parse *p, const yaml_node_t *seq)
 
 #define TIMEOUT_MAX 3600000u
 static const char *const limit_names[] = {
-    "max_packet_size",    "max_connections",  "max_inflight",       "max_queued_messages",
-    "max_queued_bytes",   "max_topic_length", "max_topic_levels",   "max_client_id_length",
-    "connect_timeout_ms", "auth_timeout_ms",  "verdict_cache_size", "max_inbound_qos2",
-    "max_sessions",
+    "max_packet_size",    "max_connections",  "max_inflight",         "max_queued_messages",
+    "max_queued_bytes",   "max_topic_length", "max_topic_levels",     "max_client_id_length",
+    "connect_timeout_ms", "auth_timeout_ms",  "verdict_cache_size",   "max_inbound_qos2",
+    "max_sessions",       "max_properties",   "max_properties_size",  "topic_alias_maximum",
+    "receive_maximum",    "max_keepalive",    "max_session_expiry_s",
 };
 /* In the order of limit_names. */
 static const struct {
@@ -432,7 +546,22 @@ static const struct {
     {offsetof(struct config_limits, verdict_cache_size), UINT32_MAX},
     {offsetof(struct config_limits, max_inbound_qos2), UINT32_MAX},
     {offsetof(struct config_limits, max_sessions), UINT32_MAX},
+    {offsetof(struct config_limits, max_properties), 65535u},
+    {offsetof(struct config_limits, max_properties_size), 268435455u}, /* a varint's range */
+    {offsetof(struct config_limits, topic_alias_maximum), 65535u},
+    {offsetof(struct config_limits, receive_maximum), 65535u}, /* a 16-bit property */
+    {offsetof(struct config_limits, max_keepalive), 65535u},
+    {offsetof(struct config_limits, max_session_expiry_s), UINT32_MAX},
 };
+
+/* Limits are at least 1, except these, where 0 means something: no topic aliases, no
+ * keep-alive cap, no 5.0 session kept after its connection. */
+static bool limit_zero_ok(size_t off)
+{
+    return off == offsetof(struct config_limits, topic_alias_maximum) ||
+           off == offsetof(struct config_limits, max_keepalive) ||
+           off == offsetof(struct config_limits, max_session_expiry_s);
+}
 _Static_assert(ARRAY_LEN(limit_names) == ARRAY_LEN(limit_fields), "limit tables out of step");
 _Static_assert(ARRAY_LEN(limit_names) * sizeof(uint32_t) == sizeof(struct config_limits),
                "every limit needs a key");
@@ -446,7 +575,9 @@ static int parse_limits(struct parse *p, const yaml_node_t *m)
         int i = map_key(p, k, "limits", limit_names, ARRAY_LEN(limit_names), seen);
         if (i < 0) return -1;
         uint32_t *field = (uint32_t *)((char *)&p->cfg.limits + limit_fields[i].off);
-        if (get_u32(p, v, limit_names[i], 1, limit_fields[i].max, field) < 0) return -1;
+        uint32_t min = limit_zero_ok(limit_fields[i].off) ? 0 : 1;
+        if (get_u32(p, v, limit_names[i], min, limit_fields[i].max, field) < 0)
+            return -1;
     }
     return 0;
 }

@@ -21,9 +21,34 @@
 #define CONFIG_NAME_MAX 64           /* system user and group names, with the NUL */
 #define CONFIG_MAX_RESTARTS_MAX 1000 /* bound of supervisor.max_restarts */
 
+#define CONFIG_PATH_MAX 512
+
+/* Client certificates on a TLS listener. */
+enum config_client_certs {
+    CLIENT_CERTS_NONE = 0,     /* not asked for */
+    CLIENT_CERTS_OPTIONAL = 1, /* asked for; a client without one may still connect */
+    CLIENT_CERTS_REQUIRED = 2, /* the handshake fails without a valid one */
+};
+
+/* A TLS listener (docs/TLS.md). Relative paths are resolved against the configuration file's
+ * directory when the file is loaded. */
+struct config_tls {
+    bool enabled;
+    char cert[CONFIG_PATH_MAX];    /* server certificate chain, PEM: read by the worker */
+    char key[CONFIG_PATH_MAX];     /* its private key, PEM: read by the auth daemon only */
+    char ca[CONFIG_PATH_MAX];      /* CAs that issue client certificates, PEM ("" = none) */
+    char revoked[CONFIG_PATH_MAX]; /* `bulwark ca` revocation list, re-read on SIGHUP */
+    uint8_t client_certs;          /* enum config_client_certs */
+    uint8_t min_version;           /* 12 (TLS 1.2, default) or 13 */
+    bool bind_client_id;           /* a certificate's CN must equal the client id (default) */
+    char ciphers[512];             /* wolfSSL cipher list, "" = the built-in strong list */
+    uint32_t handshake_timeout_ms; /* a TLS handshake not done by then is dropped */
+};
+
 struct config_listener {
     char host[64]; /* numeric IPv4/IPv6 address or "localhost" */
     uint16_t port; /* 0: pick a free port (tests) */
+    struct config_tls tls;
 };
 
 struct config_user {
@@ -45,6 +70,13 @@ struct config_limits {
     uint32_t verdict_cache_size; /* cached ACL verdicts per session */
     uint32_t max_inbound_qos2;   /* incoming QoS 2 packet ids awaiting PUBREL, per session */
     uint32_t max_sessions;       /* online + offline sessions */
+    /* MQTT 5.0 (docs/MQTT5.md). */
+    uint32_t max_properties;      /* properties in one packet, user properties included */
+    uint32_t max_properties_size; /* bytes of one packet's properties */
+    uint32_t topic_alias_maximum; /* inbound topic aliases per connection (0: none) */
+    uint32_t receive_maximum;     /* inbound QoS 1/2 publishes unacknowledged, per connection */
+    uint32_t max_keepalive;       /* seconds; 5.0 clients asking more (or 0) get this (0: no cap) */
+    uint32_t max_session_expiry_s; /* 5.0 Session Expiry Interval cap (4294967295: none) */
 };
 
 /* The system user a role drops to when bulwarkd starts as root. */
@@ -67,7 +99,6 @@ struct config_supervisor {
 };
 
 #define CONFIG_MAX_PLUGINS 8
-#define CONFIG_PATH_MAX 512
 
 /* The authentication chain of the auth daemon (docs/POLICY.md, docs/PLUGINS.md). */
 enum config_backend { BACKEND_PASSWORD = 1, BACKEND_TOKEN = 2, BACKEND_PLUGINS = 3 };
@@ -111,6 +142,9 @@ struct config {
 };
 
 void config_defaults(struct config *cfg);
+/* A listener's TLS settings before its `tls:` block: disabled, TLS 1.2 minimum, client ids
+ * bound to certificates, 10 s handshake timeout. */
+void config_tls_defaults(struct config_tls *t);
 /* Returns 0 on success, -1 with err filled otherwise. */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
 /* Parses "HOST:PORT" or "[V6]:PORT" into a listener. Returns 0 or -1 with err. */

@@ -97,6 +97,12 @@ static uint32_t rd_u32(struct rd *r)
     return v;
 }
 
+static uint64_t rd_u64(struct rd *r)
+{
+    uint64_t hi = rd_u32(r);
+    return hi << 32 | rd_u32(r);
+}
+
 static struct ipc_bytes rd_str(struct rd *r)
 {
     struct ipc_bytes b = {NULL, 0};
@@ -122,6 +128,12 @@ static void decode_connect_req(struct rd *r, struct ipc_connect_req *q)
     q->password = rd_str(r);
     rd_check(r, q->password.len == 0 || (q->flags & IPC_CONN_HAS_PASSWORD));
     q->peer = rd_str(r);
+    q->listener = rd_u8(r);
+    q->cert = rd_str(r);
+    q->conv = rd_u64(r);
+    q->auth_method = rd_str(r);
+    q->auth_data = rd_str(r);
+    rd_check(r, q->auth_data.len == 0 || q->auth_method.len > 0);
 }
 
 static void decode_acl_req(struct rd *r, struct ipc_acl_req *q)
@@ -139,6 +151,8 @@ static void decode_acl_req(struct rd *r, struct ipc_acl_req *q)
     q->identity = rd_str(r);
     q->topic = rd_str(r);
     rd_check(r, q->topic.len > 0);
+    q->listener = rd_u8(r);
+    q->cert = rd_str(r);
 }
 
 static bool rd_bool(struct rd *r)
@@ -181,6 +195,7 @@ int ipc_decode(const uint8_t *buf, size_t len, struct ipc_msg *out, size_t *cons
         out->u.generation.generation = rd_u32(&r);
         break;
     case IPC_CONNECT_REQ:
+    case IPC_AUTH_REQ:
         decode_connect_req(&r, &out->u.connect_req);
         break;
     case IPC_CONNECT_RESP:
@@ -189,6 +204,9 @@ int ipc_decode(const uint8_t *buf, size_t len, struct ipc_msg *out, size_t *cons
         out->u.connect_resp.generation = rd_u32(&r);
         out->u.connect_resp.identity = rd_str(&r);
         decode_limits(&r, &out->u.connect_resp.limits);
+        out->u.connect_resp.auth_continue = rd_bool(&r);
+        out->u.connect_resp.reason5 = rd_u8(&r);
+        out->u.connect_resp.auth_data = rd_str(&r);
         break;
     case IPC_ACL_REQ:
         decode_acl_req(&r, &out->u.acl_req);
@@ -213,6 +231,8 @@ int ipc_decode(const uint8_t *buf, size_t len, struct ipc_msg *out, size_t *cons
         q->username = rd_str(&r);
         rd_check(&r, q->username.len == 0 || q->has_username);
         q->identity = rd_str(&r);
+        q->listener = rd_u8(&r);
+        q->cert = rd_str(&r);
         break;
     }
     case IPC_SESSION_CHECK_RESP:
@@ -222,6 +242,12 @@ int ipc_decode(const uint8_t *buf, size_t len, struct ipc_msg *out, size_t *cons
     case IPC_SESSION_END:
         out->u.session_end.client_id = rd_str(&r);
         out->u.session_end.identity = rd_str(&r);
+        break;
+    case IPC_TLS_REFUSED:
+        out->u.tls_refused.listener = rd_u8(&r);
+        out->u.tls_refused.peer = rd_str(&r);
+        out->u.tls_refused.reason = rd_str(&r);
+        out->u.tls_refused.cert = rd_str(&r);
         break;
     }
     if (r.err) return r.err;
@@ -245,21 +271,24 @@ static long payload_size(const struct ipc_msg *m)
     case IPC_HELLO:
     case IPC_GENERATION:
         return 4;
-    case IPC_CONNECT_REQ: {
+    case IPC_CONNECT_REQ:
+    case IPC_AUTH_REQ: {
         const struct ipc_connect_req *q = &m->u.connect_req;
         if (q->proto_level < 3 || q->proto_level > 5 || (q->flags & ~IPC_CONN_FLAGS_ALL)) return -1;
         if ((q->username.len && !(q->flags & IPC_CONN_HAS_USERNAME)) ||
             (q->password.len && !(q->flags & IPC_CONN_HAS_PASSWORD)))
             return -1;
         if (!str_ok(q->client_id) || !str_ok(q->username) || !str_ok(q->password) ||
-            !str_ok(q->peer))
+            !str_ok(q->peer) || !str_ok(q->cert) || !str_ok(q->auth_method) ||
+            !str_ok(q->auth_data) || (q->auth_data.len && !q->auth_method.len))
             return -1;
-        return 2 + 8L + q->client_id.len + q->username.len + q->password.len + q->peer.len;
+        return 3 + 10L + 8 + 4 + q->client_id.len + q->username.len + q->password.len +
+               q->peer.len + q->cert.len + q->auth_method.len + q->auth_data.len;
     }
     case IPC_CONNECT_RESP: {
         const struct ipc_connect_resp *q = &m->u.connect_resp;
-        if (q->rc > 5 || !str_ok(q->identity)) return -1;
-        return 5 + 2L + q->identity.len + 16;
+        if (q->rc > 5 || !str_ok(q->identity) || !str_ok(q->auth_data)) return -1;
+        return 5 + 2L + q->identity.len + 16 + 2 + 2 + q->auth_data.len;
     }
     case IPC_ACL_REQ: {
         const struct ipc_acl_req *q = &m->u.acl_req;
@@ -267,9 +296,10 @@ static long payload_size(const struct ipc_msg *m)
             return -1;
         if (q->topic.len == 0 || (q->username.len && !q->has_username)) return -1;
         if (!str_ok(q->client_id) || !str_ok(q->username) || !str_ok(q->identity) ||
-            !str_ok(q->topic))
+            !str_ok(q->topic) || !str_ok(q->cert))
             return -1;
-        return 3 + 8L + q->client_id.len + q->username.len + q->identity.len + q->topic.len;
+        return 4 + 10L + q->client_id.len + q->username.len + q->identity.len + q->topic.len +
+               q->cert.len;
     }
     case IPC_ACL_RESP: {
         const struct ipc_acl_resp *a = &m->u.acl_resp;
@@ -281,9 +311,9 @@ static long payload_size(const struct ipc_msg *m)
     case IPC_SESSION_CHECK_REQ: {
         const struct ipc_session_check_req *q = &m->u.check_req;
         if ((q->username.len && !q->has_username) || !str_ok(q->client_id) ||
-            !str_ok(q->username) || !str_ok(q->identity))
+            !str_ok(q->username) || !str_ok(q->identity) || !str_ok(q->cert))
             return -1;
-        return 1 + 6L + q->client_id.len + q->username.len + q->identity.len;
+        return 2 + 8L + q->client_id.len + q->username.len + q->identity.len + q->cert.len;
     }
     case IPC_SESSION_CHECK_RESP:
         return 5;
@@ -291,6 +321,11 @@ static long payload_size(const struct ipc_msg *m)
         const struct ipc_session_end *q = &m->u.session_end;
         if (!str_ok(q->client_id) || !str_ok(q->identity)) return -1;
         return 4L + q->client_id.len + q->identity.len;
+    }
+    case IPC_TLS_REFUSED: {
+        const struct ipc_tls_refused *q = &m->u.tls_refused;
+        if (!str_ok(q->peer) || !str_ok(q->reason) || !str_ok(q->cert)) return -1;
+        return 1 + 6L + q->peer.len + q->reason.len + q->cert.len;
     }
     default:
         return -1;
@@ -327,6 +362,11 @@ static uint8_t *put_u32(uint8_t *p, uint32_t v)
     return p + 4;
 }
 
+static uint8_t *put_u64(uint8_t *p, uint64_t v)
+{
+    return put_u32(put_u32(p, (uint32_t)(v >> 32)), (uint32_t)v);
+}
+
 static uint8_t *put_str(uint8_t *p, struct ipc_bytes b)
 {
     p = put_u16(p, b.len);
@@ -351,7 +391,8 @@ size_t ipc_encode(const struct ipc_msg *m, uint8_t *out, size_t cap)
     case IPC_GENERATION:
         p = put_u32(p, m->u.generation.generation);
         break;
-    case IPC_CONNECT_REQ: {
+    case IPC_CONNECT_REQ:
+    case IPC_AUTH_REQ: {
         const struct ipc_connect_req *q = &m->u.connect_req;
         p = put_u8(p, q->proto_level);
         p = put_u8(p, q->flags);
@@ -359,6 +400,11 @@ size_t ipc_encode(const struct ipc_msg *m, uint8_t *out, size_t cap)
         p = put_str(p, q->username);
         p = put_str(p, q->password);
         p = put_str(p, q->peer);
+        p = put_u8(p, q->listener);
+        p = put_str(p, q->cert);
+        p = put_u64(p, q->conv);
+        p = put_str(p, q->auth_method);
+        p = put_str(p, q->auth_data);
         break;
     }
     case IPC_CONNECT_RESP: {
@@ -370,6 +416,9 @@ size_t ipc_encode(const struct ipc_msg *m, uint8_t *out, size_t cap)
         p = put_u32(p, q->limits.msgs_burst);
         p = put_u32(p, q->limits.bytes_per_s);
         p = put_u32(p, q->limits.max_subscriptions);
+        p = put_u8(p, q->auth_continue ? 1 : 0);
+        p = put_u8(p, q->reason5);
+        p = put_str(p, q->auth_data);
         break;
     }
     case IPC_ACL_REQ: {
@@ -381,6 +430,8 @@ size_t ipc_encode(const struct ipc_msg *m, uint8_t *out, size_t cap)
         p = put_str(p, q->username);
         p = put_str(p, q->identity);
         p = put_str(p, q->topic);
+        p = put_u8(p, q->listener);
+        p = put_str(p, q->cert);
         break;
     }
     case IPC_ACL_RESP: {
@@ -399,6 +450,8 @@ size_t ipc_encode(const struct ipc_msg *m, uint8_t *out, size_t cap)
         p = put_str(p, q->client_id);
         p = put_str(p, q->username);
         p = put_str(p, q->identity);
+        p = put_u8(p, q->listener);
+        p = put_str(p, q->cert);
         break;
     }
     case IPC_SESSION_CHECK_RESP:
@@ -408,6 +461,12 @@ size_t ipc_encode(const struct ipc_msg *m, uint8_t *out, size_t cap)
     case IPC_SESSION_END:
         p = put_str(p, m->u.session_end.client_id);
         p = put_str(p, m->u.session_end.identity);
+        break;
+    case IPC_TLS_REFUSED:
+        p = put_u8(p, m->u.tls_refused.listener);
+        p = put_str(p, m->u.tls_refused.peer);
+        p = put_str(p, m->u.tls_refused.reason);
+        p = put_str(p, m->u.tls_refused.cert);
         break;
     }
     return (size_t)(p - out);

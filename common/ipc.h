@@ -34,8 +34,10 @@ enum ipc_type {
     IPC_SESSION_CHECK_REQ = 7,  /* worker -> auth: is this live session still allowed? */
     IPC_SESSION_CHECK_RESP = 8, /* auth -> worker: verdict */
     IPC_SESSION_END = 9,        /* worker -> auth, no answer: a connection of an identity ended */
+    IPC_TLS_REFUSED = 10,       /* worker -> auth, no answer: a client certificate was refused */
+    IPC_AUTH_REQ = 11, /* worker -> auth: the client's next AUTH step (payload as CONNECT_REQ) */
 };
-#define IPC_TYPE_MAX IPC_SESSION_END
+#define IPC_TYPE_MAX IPC_AUTH_REQ
 
 enum ipc_decode_result {
     IPC_OK = 0,
@@ -68,6 +70,13 @@ struct ipc_connect_req {
     struct ipc_bytes username;
     struct ipc_bytes password;
     struct ipc_bytes peer; /* "address:port" text, for the log and rate limits */
+    uint8_t listener;      /* index of the listener in the configuration */
+    struct ipc_bytes cert; /* DER of the verified client certificate, empty without one */
+    /* MQTT 5 enhanced authentication: the worker's id for the conversation (one per
+     * connection), the method and the client's data of this step (CONNECT or AUTH). */
+    uint64_t conv;
+    struct ipc_bytes auth_method;
+    struct ipc_bytes auth_data;
 };
 
 /* Per-identity limits decided at CONNECT; 0 means unlimited (the broker's own limits still
@@ -84,6 +93,11 @@ struct ipc_connect_resp {
     uint32_t generation;
     struct ipc_bytes identity; /* who the client was authenticated as ("" = anonymous) */
     struct ipc_limits limits;
+    /* Enhanced authentication: true = not decided yet, send auth_data to the client in an
+     * AUTH packet (reason 0x18) and wait for its answer. */
+    bool auth_continue;
+    uint8_t reason5;            /* MQTT 5 reason code when rc alone cannot say it (0: from rc) */
+    struct ipc_bytes auth_data; /* server data for the AUTH packet (or the CONNACK) */
 };
 
 enum ipc_acl_action { IPC_ACL_PUBLISH = 1, IPC_ACL_SUBSCRIBE = 2 };
@@ -96,6 +110,8 @@ struct ipc_acl_req {
     struct ipc_bytes username;
     struct ipc_bytes identity; /* from the CONNECT_RESP of this connection */
     struct ipc_bytes topic;    /* name for publish, filter for subscribe */
+    uint8_t listener;
+    struct ipc_bytes cert; /* as in the connection's CONNECT_REQ */
 };
 
 #define IPC_ACL_RETAIN_OK 0x01 /* publish: the retain flag may be set */
@@ -118,6 +134,16 @@ struct ipc_session_check_req {
     struct ipc_bytes client_id;
     struct ipc_bytes username;
     struct ipc_bytes identity;
+    uint8_t listener;
+    struct ipc_bytes cert; /* re-checked: a certificate revoked since CONNECT ends the session */
+};
+
+/* A TLS handshake failed on the client certificate: the auth daemon audits it. */
+struct ipc_tls_refused {
+    uint8_t listener;
+    struct ipc_bytes peer;
+    struct ipc_bytes reason; /* short text, e.g. "certificate expired" */
+    struct ipc_bytes cert;   /* DER of the refused certificate, empty if none was sent */
 };
 
 struct ipc_session_check_resp {
@@ -147,6 +173,7 @@ struct ipc_msg {
         struct ipc_session_check_req check_req;
         struct ipc_session_check_resp check_resp;
         struct ipc_session_end session_end;
+        struct ipc_tls_refused tls_refused;
     } u;
 };
 

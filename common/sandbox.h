@@ -25,7 +25,7 @@
 enum sandbox_role { SANDBOX_SUPERVISOR = 0, SANDBOX_WORKER = 1, SANDBOX_AUTH = 2 };
 
 #define SANDBOX_MAX_KEEP 64
-#define SANDBOX_MAX_PATHS 4
+#define SANDBOX_MAX_PATHS 8
 
 struct sandbox_plan {
     enum sandbox_role role;

@@ -88,6 +88,7 @@ static const struct sandbox_syscall supervisor_only[] = {
     {"close", SB_ANY},
     {"fcntl", SB_ANY},
     {"socketpair", SB_UNIX},
+    {"setsockopt", SB_SOCK_TIMEO}, /* the worker's wait for a handshake signature is bounded */
     {"sendmsg", SB_ANY},  /* handing a worker<->auth channel over (SCM_RIGHTS) */
     {"recvfrom", SB_ANY}, /* violation reports from the roles */
     {"clone", SB_FORK},
@@ -222,6 +223,8 @@ const char *sandbox_arg_desc(enum sandbox_arg a)
         return "no-thread/no-namespace";
     case SB_ENOSYS:
         return "ENOSYS";
+    case SB_SOCK_TIMEO:
+        return "SO_RCVTIMEO/SO_SNDTIMEO-only";
     default:
         return "";
     }
@@ -267,6 +270,16 @@ static int add_rule(scmp_filter_ctx ctx, int nr, const struct sandbox_syscall *e
                                 SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | NS_FLAGS, 0));
     case SB_ENOSYS:
         return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
+    case SB_SOCK_TIMEO: {
+        static const int opts[] = {SO_RCVTIMEO, SO_SNDTIMEO};
+        for (size_t i = 0; i < N(opts); i++) {
+            int rc = seccomp_rule_add(ctx, allow, nr, 2, SCMP_A1_32(SCMP_CMP_EQ, SOL_SOCKET),
+                                      SCMP_A2_32(SCMP_CMP_EQ, (uint32_t)opts[i]));
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
+    }
     }
     return -EINVAL;
 }

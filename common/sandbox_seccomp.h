@@ -30,6 +30,7 @@ enum sandbox_arg {
     SB_UNIX,        /* socketpair: AF_UNIX only */
     SB_FORK,        /* clone: a child process; no thread, no new namespace */
     SB_ENOSYS,      /* answered ENOSYS, never executed (clone3: glibc falls back to clone) */
+    SB_SOCK_TIMEO,  /* setsockopt: SOL_SOCKET / SO_RCVTIMEO or SO_SNDTIMEO only */
 };
 
 struct sandbox_syscall {

@@ -659,9 +659,17 @@ static void print_allow_list(enum sandbox_role role)
     for (size_t i = 0; i < l.n; i++) {
         if (i > 0 && strcmp(l.rows[i].e->name, l.rows[i - 1].e->name) == 0)
             continue;
-        char item[96];
+        /* One item per name; checked variants of it are joined: "setsockopt(A|B)". */
+        char item[160];
         const char *desc = sandbox_arg_desc(l.rows[i].e->arg);
-        snprintf(item, sizeof(item), desc[0] ? "%s(%s)" : "%s", l.rows[i].e->name, desc);
+        int w = snprintf(item, sizeof(item), desc[0] ? "%s(%s" : "%s", l.rows[i].e->name, desc);
+        for (size_t j = i + 1; desc[0] && j < l.n && !strcmp(l.rows[j].e->name, l.rows[i].e->name);
+             j++)
+            if (l.rows[j].e->arg != l.rows[j - 1].e->arg && w > 0 && (size_t)w < sizeof(item))
+                w += snprintf(item + w, sizeof(item) - (size_t)w, "|%s",
+                              sandbox_arg_desc(l.rows[j].e->arg));
+        if (desc[0] && w > 0 && (size_t)w < sizeof(item) - 1)
+            snprintf(item + w, sizeof(item) - (size_t)w, ")");
         if (col + strlen(item) + 1 > 96) {
             printf("\n   ");
             col = 3;

@@ -12,7 +12,7 @@
 # links libAFLDriver (persistent mode, shared-memory input) around LLVMFuzzerTestOneInput.
 # The same harness sources build as plain libFuzzer targets with clang.
 
-FUZZ_HARNESSES := mqtt_decode ipc_decode config topic session jwt policy
+FUZZ_HARNESSES := mqtt_decode ipc_decode config topic session jwt policy cert
 FUZZ_OUT := build/fuzz
 FUZZ_AFL_CC ?= afl-clang-fast
 FUZZ_CLANG ?= clang
@@ -29,9 +29,10 @@ FUZZ_COV := -fprofile-instr-generate -fcoverage-mapping
 # Library code goes into one archive per build flavour, so each harness links only the
 # objects it actually reaches (edge counts stay meaningful). broker/ and common/ whole (the
 # worker reaches into both, more each release); from auth/, acl.c (the decision code
-# fuzz_session's stand-in auth daemon uses) and what fuzz_jwt verifies tokens with.
+# fuzz_session's stand-in auth daemon uses), what fuzz_jwt verifies tokens with, and the
+# certificate checks fuzz_cert drives.
 FUZZ_LIB_SRC := $(wildcard broker/*.c common/*.c policy/*.c) \
-  $(addprefix auth/,acl.c backend_jwt.c base64url.c json_min.c jwt.c)
+  $(addprefix auth/,acl.c backend_jwt.c base64url.c json_min.c jwt.c cert_fields.c cert_check.c)
 
 FUZZ_AFL_BIN := $(FUZZ_HARNESSES:%=$(FUZZ_OUT)/afl/fuzz_%)
 FUZZ_LF_BIN := $(FUZZ_HARNESSES:%=$(FUZZ_OUT)/libfuzzer/fuzz_%)
@@ -93,7 +94,7 @@ fuzz-build: $(FUZZ_AFL_BIN) $(FUZZ_LF_BIN)
 
 fuzz-cmplog: $(FUZZ_CMPLOG_BIN)
 
-$(FUZZ_OUT)/seedgen: fuzz/seedgen.c broker/mqtt_codec.c common/ipc.c
+$(FUZZ_OUT)/seedgen: fuzz/seedgen.c broker/mqtt_codec.c broker/mqtt_props.c common/ipc.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O1 -o $@ $^
 

@@ -8,6 +8,8 @@
  *    ipc_encode to exactly the same bytes (and not into one byte less), strings point into
  *    the frame, values are in range, every strict prefix is IPC_NEED_MORE, and the frame
  *    decodes the same alone in a buffer of exactly its size (over-reads hit ASan).
+ *  - ipc_encode refuses the decoded message made invalid in any one checked field, and
+ *    CONNECT_REQ and AUTH_REQ, which share a payload, encode to the same bytes but the type.
  *  - ipc_chan: the same bytes written into a socket in random chunks come out of
  *    ipc_chan_read/ipc_chan_next as the same frames followed by the same final result.
  *  - ipc_chan_send/ipc_chan_flush: every decoded frame sent through a second channel
@@ -39,24 +41,45 @@ static void check_msg(const uint8_t *f, size_t len, const struct ipc_msg *m)
 {
     FUZZ_CHECK(m->type == f[1] && m->req_id == be32(f + 4), "header fields not from the frame");
     switch (m->type) {
-    case IPC_CONNECT_REQ: {
+    case IPC_CONNECT_REQ:
+    case IPC_AUTH_REQ: {
         const struct ipc_connect_req *q = &m->u.connect_req;
         FUZZ_CHECK(q->proto_level >= 3 && q->proto_level <= 5, "level %u", q->proto_level);
         FUZZ_CHECK(!(q->flags & ~IPC_CONN_FLAGS_ALL), "unknown flags %x", q->flags);
         FUZZ_CHECK(fz_inside(f, len, q->client_id.p, q->client_id.len) &&
                        fz_inside(f, len, q->username.p, q->username.len) &&
                        fz_inside(f, len, q->password.p, q->password.len) &&
-                       fz_inside(f, len, q->peer.p, q->peer.len),
-                   "CONNECT_REQ string outside the frame");
+                       fz_inside(f, len, q->peer.p, q->peer.len) &&
+                       fz_inside(f, len, q->cert.p, q->cert.len) &&
+                       fz_inside(f, len, q->auth_method.p, q->auth_method.len) &&
+                       fz_inside(f, len, q->auth_data.p, q->auth_data.len),
+                   "CONNECT_REQ/AUTH_REQ string outside the frame");
         FUZZ_CHECK(!q->username.len || (q->flags & IPC_CONN_HAS_USERNAME), "username w/o flag");
         FUZZ_CHECK(!q->password.len || (q->flags & IPC_CONN_HAS_PASSWORD), "password w/o flag");
+        FUZZ_CHECK(!q->auth_data.len || q->auth_method.len, "auth data without a method");
+        /* The listener follows the peer; conv is the 8 bytes after the certificate. */
+        if (q->peer.len)
+            FUZZ_CHECK(q->peer.p[q->peer.len] == q->listener, "listener not after the peer");
+        if (q->cert.len) {
+            const uint8_t *c = q->cert.p + q->cert.len;
+            FUZZ_CHECK(((uint64_t)be32(c) << 32 | be32(c + 4)) == q->conv,
+                       "conv is not the 8 bytes after the certificate");
+        }
         break;
     }
-    case IPC_CONNECT_RESP:
-        FUZZ_CHECK(m->u.connect_resp.rc <= 5, "CONNECT_RESP rc %u", m->u.connect_resp.rc);
-        FUZZ_CHECK(fz_inside(f, len, m->u.connect_resp.identity.p, m->u.connect_resp.identity.len),
-                   "CONNECT_RESP identity outside the frame");
+    case IPC_CONNECT_RESP: {
+        const struct ipc_connect_resp *q = &m->u.connect_resp;
+        FUZZ_CHECK(q->rc <= 5, "CONNECT_RESP rc %u", q->rc);
+        FUZZ_CHECK(fz_inside(f, len, q->identity.p, q->identity.len) &&
+                       fz_inside(f, len, q->auth_data.p, q->auth_data.len),
+                   "CONNECT_RESP string outside the frame");
+        /* rc, generation, identity, 16 bytes of limits, then the bool and the reason. */
+        size_t at = IPC_HEADER_LEN + 1 + 4 + 2 + q->identity.len + 16;
+        FUZZ_CHECK(at + 4 <= len && f[at] <= 1 && q->auth_continue == (f[at] == 1) &&
+                       q->reason5 == f[at + 1],
+                   "CONNECT_RESP auth_continue/reason5 not from the frame");
         break;
+    }
     case IPC_ACL_REQ: {
         const struct ipc_acl_req *q = &m->u.acl_req;
         FUZZ_CHECK(q->action == IPC_ACL_PUBLISH || q->action == IPC_ACL_SUBSCRIBE, "action %u",
@@ -65,9 +88,11 @@ static void check_msg(const uint8_t *f, size_t len, const struct ipc_msg *m)
         FUZZ_CHECK(fz_inside(f, len, q->client_id.p, q->client_id.len) &&
                        fz_inside(f, len, q->username.p, q->username.len) &&
                        fz_inside(f, len, q->identity.p, q->identity.len) &&
-                       fz_inside(f, len, q->topic.p, q->topic.len),
+                       fz_inside(f, len, q->topic.p, q->topic.len) &&
+                       fz_inside(f, len, q->cert.p, q->cert.len),
                    "ACL_REQ string outside the frame");
         FUZZ_CHECK(!q->username.len || q->has_username, "username w/o flag");
+        FUZZ_CHECK(q->topic.p[q->topic.len] == q->listener, "listener is not after the topic");
         break;
     }
     case IPC_ACL_RESP:
@@ -81,7 +106,8 @@ static void check_msg(const uint8_t *f, size_t len, const struct ipc_msg *m)
         const struct ipc_session_check_req *q = &m->u.check_req;
         FUZZ_CHECK(fz_inside(f, len, q->client_id.p, q->client_id.len) &&
                        fz_inside(f, len, q->username.p, q->username.len) &&
-                       fz_inside(f, len, q->identity.p, q->identity.len),
+                       fz_inside(f, len, q->identity.p, q->identity.len) &&
+                       fz_inside(f, len, q->cert.p, q->cert.len),
                    "SESSION_CHECK_REQ string outside the frame");
         FUZZ_CHECK(!q->username.len || q->has_username, "username w/o flag");
         break;
@@ -92,6 +118,15 @@ static void check_msg(const uint8_t *f, size_t len, const struct ipc_msg *m)
                 fz_inside(f, len, m->u.session_end.identity.p, m->u.session_end.identity.len),
             "SESSION_END string outside the frame");
         break;
+    case IPC_TLS_REFUSED: {
+        const struct ipc_tls_refused *q = &m->u.tls_refused;
+        FUZZ_CHECK(fz_inside(f, len, q->peer.p, q->peer.len) &&
+                       fz_inside(f, len, q->reason.p, q->reason.len) &&
+                       fz_inside(f, len, q->cert.p, q->cert.len),
+                   "TLS_REFUSED string outside the frame");
+        FUZZ_CHECK(f[IPC_HEADER_LEN] == q->listener, "TLS_REFUSED listener not the first byte");
+        break;
+    }
     case IPC_SESSION_CHECK_RESP:
     case IPC_HELLO:
     case IPC_GENERATION:
@@ -113,12 +148,26 @@ static void check_reencode(const uint8_t *f, size_t len, const struct ipc_msg *m
 }
 
 /* The encoder validates exactly as the decoder: a decoded message made invalid in one field
- * must be refused. */
+ * must be refused, even with room for the largest frame. */
 static void expect_refused(const struct ipc_msg *m, const char *what)
 {
-    uint8_t e[IPC_HEADER_LEN + 64];
+    static uint8_t e[IPC_HEADER_LEN + IPC_MAX_PAYLOAD];
     FUZZ_CHECK(ipc_encode(m, e, sizeof(e)) == 0 && ipc_encode(m, NULL, 0) == 0,
                "ipc_encode accepted a message with %s", what);
+}
+
+/* CONNECT_REQ and AUTH_REQ carry the same payload: the other type gives the same bytes but
+ * the type byte. */
+static void check_twin(const uint8_t *f, size_t len, const struct ipc_msg *m)
+{
+    struct ipc_msg t = *m;
+    t.type = m->type == IPC_CONNECT_REQ ? IPC_AUTH_REQ : IPC_CONNECT_REQ;
+    uint8_t *e = malloc(len);
+    FUZZ_CHECK(e != NULL, "out of memory");
+    FUZZ_CHECK(ipc_encode(&t, e, len) == len && e[1] == t.type && e[0] == f[0] &&
+                   memcmp(e + 2, f + 2, len - 2) == 0,
+               "CONNECT_REQ and AUTH_REQ payloads differ");
+    free(e);
 }
 
 static void check_refusals(const struct ipc_msg *m)
@@ -132,6 +181,7 @@ static void check_refusals(const struct ipc_msg *m)
     b = *m;
     switch (m->type) {
     case IPC_CONNECT_REQ:
+    case IPC_AUTH_REQ:
         b.u.connect_req.proto_level = 6;
         expect_refused(&b, "protocol level 6");
         b = *m;
@@ -144,10 +194,21 @@ static void check_refusals(const struct ipc_msg *m)
         b = *m;
         b.u.connect_req.peer = (struct ipc_bytes){NULL, 1};
         expect_refused(&b, "a string without bytes");
+        b = *m;
+        b.u.connect_req.cert = (struct ipc_bytes){NULL, 1};
+        expect_refused(&b, "a certificate without bytes");
+        b = *m;
+        b.u.connect_req.auth_method = (struct ipc_bytes){NULL, 0};
+        if (!b.u.connect_req.auth_data.len)
+            b.u.connect_req.auth_data = (struct ipc_bytes){&one, 1};
+        expect_refused(&b, "auth data without a method");
         break;
     case IPC_CONNECT_RESP:
         b.u.connect_resp.rc = 6;
         expect_refused(&b, "CONNACK code 6");
+        b = *m;
+        b.u.connect_resp.auth_data = (struct ipc_bytes){NULL, 1};
+        expect_refused(&b, "auth data without bytes");
         break;
     case IPC_ACL_REQ:
         b.u.acl_req.action = 3;
@@ -158,6 +219,9 @@ static void check_refusals(const struct ipc_msg *m)
         b = *m;
         b.u.acl_req.topic.len = 0;
         expect_refused(&b, "an empty topic");
+        b = *m;
+        b.u.acl_req.cert = (struct ipc_bytes){NULL, 1};
+        expect_refused(&b, "a certificate without bytes");
         break;
     case IPC_ACL_RESP:
         b.u.acl_resp.max_qos = 3;
@@ -173,10 +237,23 @@ static void check_refusals(const struct ipc_msg *m)
         b.u.check_req.has_username = false;
         b.u.check_req.username = (struct ipc_bytes){&one, 1};
         expect_refused(&b, "a username without its flag");
+        b = *m;
+        b.u.check_req.cert = (struct ipc_bytes){NULL, 1};
+        expect_refused(&b, "a certificate without bytes");
         break;
     case IPC_SESSION_END:
         b.u.session_end.identity = (struct ipc_bytes){NULL, 1};
         expect_refused(&b, "a string without bytes");
+        break;
+    case IPC_TLS_REFUSED:
+        b.u.tls_refused.peer = (struct ipc_bytes){NULL, 1};
+        expect_refused(&b, "a peer without bytes");
+        b = *m;
+        b.u.tls_refused.reason = (struct ipc_bytes){NULL, 1};
+        expect_refused(&b, "a reason without bytes");
+        b = *m;
+        b.u.tls_refused.cert = (struct ipc_bytes){NULL, 1};
+        expect_refused(&b, "a certificate without bytes");
         break;
     default:
         break;
@@ -371,6 +448,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_msg(buf + off, used, &m);
         check_reencode(buf + off, used, &m);
         check_refusals(&m);
+        if (m.type == IPC_CONNECT_REQ || m.type == IPC_AUTH_REQ)
+            check_twin(buf + off, used, &m);
         check_alone(buf + off, used);
         fr[nfr++] = (struct frame){off, used};
         off += used;

@@ -7,7 +7,9 @@
  * mqtt_codec.h (strings inside the body, flags, ids, counts, topic rules, which side may
  * receive what); UTF-8 and filter verdicts agree with independent reference checks and
  * topic.h; every packet that can be re-encoded with the codec's encoders encodes back to
- * exactly the same bytes. */
+ * exactly the same bytes (5.0 included, with its property blocks passed through); every
+ * 5.0 property block decodes again alone to the same fields, and its walk agrees with its
+ * counts and present bits; 5.0 reason codes are from their packet's list. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +18,7 @@
 
 #include "fuzz_util.h"
 #include "mqtt_codec.h"
+#include "mqtt_props.h"
 #include "topic.h"
 
 /* NUL-terminated copy of a decoded string (the encoders take C strings). */
@@ -76,6 +79,70 @@ static void same_packet(const uint8_t *e, size_t enc_len, uint8_t byte0, const u
                "%s: body does not re-encode to the same bytes", what);
 }
 
+/* A decoded property block: inside the body, its walk agrees with count, present and the
+ * repeat counts, and decoding it again alone gives the same fields. */
+static void check_props(const uint8_t *body, uint32_t len, const struct mqtt_props *pr,
+                        enum mqtt_prop_ctx ctx, bool from_client, uint8_t level)
+{
+    if (level < MQTT_PROTO_5) {
+        FUZZ_CHECK(pr->present == 0 && pr->count == 0 && pr->raw.len == 0, "properties below 5.0");
+        return;
+    }
+    FUZZ_CHECK(pr->raw.len == 0 || fz_inside(body, len, pr->raw.p, pr->raw.len),
+               "property block outside the body");
+    uint32_t off = 0, n = 0, users = 0, subs = 0;
+    uint64_t seen = 0;
+    struct mqtt_prop pp;
+    while (mqtt_props_next(pr, &off, &pp)) {
+        n++;
+        FUZZ_CHECK(mqtt_prop_name(pp.id) != NULL, "walk gave unknown property %u", pp.id);
+        FUZZ_CHECK(fz_inside(pr->raw.p, pr->raw.len, pp.wire.p, pp.wire.len),
+                   "property outside its block");
+        users += pp.id == MQTT_PROP_USER_PROPERTY;
+        subs += pp.id == MQTT_PROP_SUBSCRIPTION_ID;
+        if (pp.id == MQTT_PROP_USER_PROPERTY)
+            FUZZ_CHECK(fz_ref_utf8(pp.a.p, pp.a.len) && fz_ref_utf8(pp.b.p, pp.b.len),
+                       "user property is not UTF-8");
+        FUZZ_CHECK(!(seen >> pp.id & 1) || pp.id == MQTT_PROP_USER_PROPERTY ||
+                       (pp.id == MQTT_PROP_SUBSCRIPTION_ID && ctx == MQTT_PCTX_PUBLISH),
+                   "property %u decoded twice", pp.id);
+        seen |= (uint64_t)1 << pp.id;
+    }
+    FUZZ_CHECK(off == pr->raw.len, "walk stopped before the end of the block");
+    FUZZ_CHECK(n == pr->count && users == pr->n_user && subs == pr->n_sub_ids &&
+                   seen == pr->present,
+               "property counts disagree with the walk");
+    if (mqtt_props_has(pr, MQTT_PROP_RECEIVE_MAXIMUM))
+        FUZZ_CHECK(pr->receive_maximum > 0, "Receive Maximum 0 decoded");
+    if (mqtt_props_has(pr, MQTT_PROP_MAXIMUM_PACKET_SIZE))
+        FUZZ_CHECK(pr->maximum_packet_size > 0, "Maximum Packet Size 0 decoded");
+    if (mqtt_props_has(pr, MQTT_PROP_TOPIC_ALIAS))
+        FUZZ_CHECK(pr->topic_alias > 0, "Topic Alias 0 decoded");
+    if (mqtt_props_has(pr, MQTT_PROP_SUBSCRIPTION_ID))
+        FUZZ_CHECK(pr->sub_id > 0 && pr->sub_id <= MQTT_SUB_ID_MAX, "Subscription Identifier");
+    if (mqtt_props_has(pr, MQTT_PROP_PAYLOAD_FORMAT))
+        FUZZ_CHECK(pr->payload_format <= 1, "Payload Format Indicator %u", pr->payload_format);
+    struct mqtt_props again;
+    FUZZ_CHECK(mqtt_props_decode(pr->raw.p, pr->raw.len, ctx, from_client, &again) == MQTT_OK,
+               "property block does not decode alone");
+    /* Fields are meaningful only when present. */
+    FUZZ_CHECK(again.present == pr->present && again.count == pr->count, "decodes differently");
+    FUZZ_CHECK(!mqtt_props_has(pr, MQTT_PROP_MESSAGE_EXPIRY) ||
+                   again.message_expiry == pr->message_expiry,
+               "Message Expiry Interval decodes differently alone");
+    FUZZ_CHECK(!mqtt_props_has(pr, MQTT_PROP_SESSION_EXPIRY) ||
+                   again.session_expiry == pr->session_expiry,
+               "Session Expiry Interval decodes differently alone");
+    FUZZ_CHECK(!mqtt_props_has(pr, MQTT_PROP_SUBSCRIPTION_ID) || again.sub_id == pr->sub_id,
+               "Subscription Identifier decodes differently alone");
+}
+
+/* Length of a property length field plus its block as found in the body. */
+static size_t props_wire(const struct mqtt_props *pr)
+{
+    return mqtt_varint_size(pr->raw.len) + pr->raw.len;
+}
+
 static void check_connect(uint8_t byte0, const uint8_t *body, uint32_t len,
                           const struct mqtt_connect *k)
 {
@@ -106,9 +173,12 @@ static void check_connect(uint8_t byte0, const uint8_t *body, uint32_t len,
         FUZZ_CHECK(!k->password.len, "password without the flag");
     if (k->proto_level < MQTT_PROTO_5)
         FUZZ_CHECK(!k->has_password || k->has_username, "password without username below 5.0");
+    check_props(body, len, &k->props, MQTT_PCTX_CONNECT, true, k->proto_level);
+    check_props(body, len, &k->will_props, MQTT_PCTX_WILL, true, k->will ? k->proto_level : 0);
 
     /* Re-encode. The encoder always writes the name "MQTT" and takes C strings. */
-    if (k->proto_level == MQTT_PROTO_5 || has_nul(&k->password))
+    if (has_nul(&k->password) || has_nul(&k->client_id) || has_nul(&k->username) ||
+        has_nul(&k->will_topic))
         return;
     char *cid = fz_cstr(&k->client_id), *user = fz_cstr(&k->username);
     char *pass = fz_cstr(&k->password), *wt = fz_cstr(&k->will_topic);
@@ -124,12 +194,16 @@ static void check_connect(uint8_t byte0, const uint8_t *body, uint32_t len,
         .will_payload_len = k->will_payload.len,
         .will_qos = k->will_qos,
         .will_retain = k->will_retain,
+        .props = k->props.raw.p,
+        .props_len = k->props.raw.len,
+        .will_props = k->will_props.raw.p,
+        .will_props_len = k->will_props.raw.len,
     };
     size_t cap = (size_t)len + 16;
     uint8_t *e = malloc(cap);
     FUZZ_CHECK(e != NULL, "out of memory");
     size_t n = mqtt_encode_connect(e, cap, &o);
-    if (k->proto_level == MQTT_PROTO_311) {
+    if (k->proto_level != MQTT_PROTO_31) {
         same_packet(e, n, byte0, body, len, "CONNECT");
     } else {
         /* "MQIsdp" (8 bytes with its length) where the encoder wrote "MQTT" (6). */
@@ -147,8 +221,8 @@ static void check_connect(uint8_t byte0, const uint8_t *body, uint32_t len,
     free(wt);
 }
 
-static void check_publish(uint8_t byte0, const uint8_t *body, uint32_t len,
-                          const struct mqtt_publish *p)
+static void check_publish(uint8_t byte0, const uint8_t *body, uint32_t len, uint8_t level,
+                          bool server_side, const struct mqtt_publish *p)
 {
     FUZZ_CHECK(p->qos <= 2 && p->qos == ((byte0 >> 1) & 3), "PUBLISH QoS %u", p->qos);
     FUZZ_CHECK(p->dup == !!(byte0 & 8) && p->retain == !!(byte0 & 1), "PUBLISH flags");
@@ -156,9 +230,15 @@ static void check_publish(uint8_t byte0, const uint8_t *body, uint32_t len,
     FUZZ_CHECK((p->packet_id != 0) == (p->qos != 0), "packet id %u at QoS %u", p->packet_id,
                p->qos);
     FUZZ_CHECK(fz_inside(body, len, p->topic.p, p->topic.len), "topic outside body");
-    FUZZ_CHECK(ref_name_ok(&p->topic), "PUBLISH topic is not a valid topic name");
-    FUZZ_CHECK(topic_name_check(p->topic.p, p->topic.len, NULL) == TOPIC_OK,
-               "codec and topic.h disagree on a topic name");
+    check_props(body, len, &p->props, MQTT_PCTX_PUBLISH, server_side, level);
+    if (p->topic.len || level < MQTT_PROTO_5) {
+        FUZZ_CHECK(ref_name_ok(&p->topic), "PUBLISH topic is not a valid topic name");
+        FUZZ_CHECK(topic_name_check(p->topic.p, p->topic.len, NULL) == TOPIC_OK,
+                   "codec and topic.h disagree on a topic name");
+    } else {
+        FUZZ_CHECK(mqtt_props_has(&p->props, MQTT_PROP_TOPIC_ALIAS),
+                   "empty topic without a Topic Alias");
+    }
     FUZZ_CHECK(fz_inside(body, len, p->payload.p, p->payload.len) &&
                    (len == 0 || p->payload.p + p->payload.len == body + len),
                "payload is not the rest of the body");
@@ -167,12 +247,22 @@ static void check_publish(uint8_t byte0, const uint8_t *body, uint32_t len,
     size_t cap = (size_t)len + 16;
     uint8_t *e = malloc(cap);
     FUZZ_CHECK(e != NULL, "out of memory");
-    size_t n = mqtt_encode_publish(e, cap, p->qos, p->dup, p->retain, t, p->packet_id, p->payload.p,
-                                   p->payload.len);
+    bool v5 = level >= MQTT_PROTO_5;
+    size_t n =
+        v5 ? mqtt_encode_publish5(e, cap, p->qos, p->dup, p->retain, t, p->packet_id,
+                                  p->props.raw.p, p->props.raw.len, p->payload.p, p->payload.len)
+           : mqtt_encode_publish(e, cap, p->qos, p->dup, p->retain, t, p->packet_id, p->payload.p,
+                                 p->payload.len);
     same_packet(e, n, byte0, body, len, "PUBLISH");
+    if (v5)
+        FUZZ_CHECK(mqtt_publish5_size(p->qos, p->topic.len, p->props.raw.len, p->payload.len) == n,
+                   "mqtt_publish5_size disagrees with the encoding");
     uint8_t head[8];
-    size_t hn = mqtt_encode_publish_head(head, p->qos, p->dup, p->retain, (uint16_t)p->topic.len,
-                                         p->payload.len);
+    size_t hn =
+        v5 ? mqtt_encode_publish_head5(head, p->qos, p->dup, p->retain, (uint16_t)p->topic.len,
+                                       p->props.raw.len, p->payload.len)
+           : mqtt_encode_publish_head(head, p->qos, p->dup, p->retain, (uint16_t)p->topic.len,
+                                      p->payload.len);
     FUZZ_CHECK(hn >= 4 && hn <= 7 && hn <= n && memcmp(head, e, hn) == 0,
                "publish head differs from the whole encoding");
     free(e);
@@ -193,6 +283,10 @@ static void check_topics(uint8_t byte0, const uint8_t *body, uint32_t len, uint8
     struct mqtt_str f;
     uint8_t opts;
     uint32_t n = 0, start = 0;
+    bool v5 = level >= MQTT_PROTO_5;
+    check_props(body, len, &tl->props,
+                type == MQTT_SUBSCRIBE ? MQTT_PCTX_SUBSCRIBE : MQTT_PCTX_UNSUBSCRIBE, true, level);
+    size_t pw = v5 ? props_wire(&tl->props) : 0; /* bytes between the packet id and the list */
     mqtt_topic_iter_init(&it, tl);
     while (mqtt_topic_iter_next(&it, &f, &opts)) {
         n++;
@@ -205,22 +299,29 @@ static void check_topics(uint8_t byte0, const uint8_t *body, uint32_t len, uint8
             FUZZ_CHECK((opts & 3) != 3, "subscription QoS 3 decoded");
             if (level < MQTT_PROTO_5)
                 FUZZ_CHECK(!(opts & 0xFC), "reserved option bits decoded");
+            else
+                FUZZ_CHECK(!(opts & 0xC0) && (opts >> 4) != 3, "reserved option bits decoded");
         } else {
             FUZZ_CHECK(opts == 0, "UNSUBSCRIBE entry with options");
         }
         /* One entry re-encoded alone is packet id || exactly that entry's bytes. */
         char *fc = fz_cstr(&f);
-        size_t cap = (size_t)f.len + 16;
+        size_t cap = (size_t)f.len + tl->props.raw.len + 16;
         uint8_t *e = malloc(cap);
         FUZZ_CHECK(e != NULL, "out of memory");
-        size_t en = type == MQTT_SUBSCRIBE ? mqtt_encode_subscribe(e, cap, tl->packet_id, fc, opts)
-                                           : mqtt_encode_unsubscribe(e, cap, tl->packet_id, fc);
+        const uint8_t *pp = tl->props.raw.p;
+        size_t pl = tl->props.raw.len;
+        size_t en = type == MQTT_SUBSCRIBE
+                        ? (v5 ? mqtt_encode_subscribe5(e, cap, tl->packet_id, pp, pl, fc, opts)
+                              : mqtt_encode_subscribe(e, cap, tl->packet_id, fc, opts))
+                        : (v5 ? mqtt_encode_unsubscribe5(e, cap, tl->packet_id, pp, pl, fc)
+                              : mqtt_encode_unsubscribe(e, cap, tl->packet_id, fc));
         uint8_t b0;
         uint32_t rem;
         size_t hl;
         FUZZ_CHECK(en && mqtt_fixed_header(e, en, &b0, &rem, &hl) == MQTT_OK && b0 == byte0 &&
-                       rem == 2 + (it.off - start) && memcmp(e + hl, body, 2) == 0 &&
-                       memcmp(e + hl + 2, tl->list + start, it.off - start) == 0,
+                       rem == 2 + pw + (it.off - start) && memcmp(e + hl, body, 2 + pw) == 0 &&
+                       memcmp(e + hl + 2 + pw, tl->list + start, it.off - start) == 0,
                    "topic list entry %u does not re-encode to the same bytes", n);
         free(e);
         free(fc);
@@ -229,6 +330,84 @@ static void check_topics(uint8_t byte0, const uint8_t *body, uint32_t len, uint8
     FUZZ_CHECK(n == tl->count, "iterator yields %u entries, count says %u", n, tl->count);
     FUZZ_CHECK(start == tl->list_len, "iterator stopped before the end of the list");
     FUZZ_CHECK(!mqtt_topic_iter_next(&it, &f, &opts), "iterator restarted after the end");
+}
+
+/* 5.0 packets whose short forms have several encodings: re-encode, decode again, and
+ * compare the fields (the long forms must re-encode byte for byte). */
+static void check_ack5(uint8_t byte0, const uint8_t *body, uint32_t len,
+                       const struct mqtt_packet *pk)
+{
+    const struct mqtt_ack *a = &pk->u.ack;
+    uint8_t type = byte0 >> 4;
+    FUZZ_CHECK(a->packet_id != 0, "ack with packet id 0");
+    FUZZ_CHECK(mqtt_reason_allowed(type, a->reason), "ack reason %x", a->reason);
+    check_props(body, len, &a->props, MQTT_PCTX_PUBACK, false, MQTT_PROTO_5);
+    uint8_t *e = malloc((size_t)len + 16);
+    FUZZ_CHECK(e != NULL, "out of memory");
+    size_t n = mqtt_encode_ack5(e, (size_t)len + 16, type, a->packet_id, a->reason, a->props.raw.p,
+                                a->props.raw.len);
+    if (a->props.raw.len)
+        same_packet(e, n, byte0, body, len, "ack 5.0");
+    struct mqtt_packet again;
+    uint8_t b0;
+    uint32_t rem;
+    size_t hl;
+    FUZZ_CHECK(n && mqtt_fixed_header(e, n, &b0, &rem, &hl) == MQTT_OK &&
+                   mqtt_decode(b0, e + hl, rem, MQTT_PROTO_5, false, &again) == MQTT_OK &&
+                   again.u.ack.packet_id == a->packet_id && again.u.ack.reason == a->reason &&
+                   again.u.ack.props.count == a->props.count,
+               "ack 5.0 does not survive a re-encoding");
+    free(e);
+}
+
+static void check_connack5(uint8_t byte0, const uint8_t *body, uint32_t len,
+                           const struct mqtt_connack *c)
+{
+    FUZZ_CHECK(mqtt_reason_allowed(MQTT_CONNACK, c->rc), "CONNACK reason %x", c->rc);
+    FUZZ_CHECK(c->rc < 0x80 || !c->session_present, "refusal with session present");
+    check_props(body, len, &c->props, MQTT_PCTX_CONNACK, false, MQTT_PROTO_5);
+    uint8_t *e = malloc((size_t)len + 16);
+    FUZZ_CHECK(e != NULL, "out of memory");
+    size_t n = mqtt_encode_connack5(e, (size_t)len + 16, c->session_present, c->rc, c->props.raw.p,
+                                    c->props.raw.len);
+    same_packet(e, n, byte0, body, len, "CONNACK 5.0");
+    free(e);
+}
+
+static void check_suback5(uint8_t byte0, const uint8_t *body, uint32_t len,
+                          const struct mqtt_suback *s)
+{
+    uint8_t type = byte0 >> 4;
+    FUZZ_CHECK(s->packet_id && s->count >= 1 && fz_inside(body, len, s->codes, s->count) &&
+                   s->codes + s->count == body + len,
+               "SUBACK/UNSUBACK 5.0 fields");
+    for (uint32_t i = 0; i < s->count; i++)
+        FUZZ_CHECK(mqtt_reason_allowed(type, s->codes[i]), "reason code %x", s->codes[i]);
+    check_props(body, len, &s->props, type == MQTT_SUBACK ? MQTT_PCTX_SUBACK : MQTT_PCTX_UNSUBACK,
+                false, MQTT_PROTO_5);
+    uint8_t *e = malloc((size_t)len + 16);
+    FUZZ_CHECK(e != NULL, "out of memory");
+    size_t n = mqtt_encode_suback5(e, (size_t)len + 16, type, s->packet_id, s->props.raw.p,
+                                   s->props.raw.len, s->codes, s->count);
+    same_packet(e, n, byte0, body, len, "SUBACK/UNSUBACK 5.0");
+    free(e);
+}
+
+static void check_reason5(uint8_t byte0, const uint8_t *body, uint32_t len, bool server_side,
+                          const struct mqtt_reason *d)
+{
+    uint8_t type = byte0 >> 4;
+    FUZZ_CHECK(mqtt_reason_allowed(type, d->reason), "reason %x", d->reason);
+    check_props(body, len, &d->props, type == MQTT_AUTH ? MQTT_PCTX_AUTH : MQTT_PCTX_DISCONNECT,
+                server_side, MQTT_PROTO_5);
+    uint8_t *e = malloc((size_t)len + 16);
+    FUZZ_CHECK(e != NULL, "out of memory");
+    size_t n =
+        mqtt_encode_reason5(e, (size_t)len + 16, type, d->reason, d->props.raw.p, d->props.raw.len);
+    if (d->props.raw.len)
+        same_packet(e, n, byte0, body, len, "DISCONNECT/AUTH 5.0");
+    FUZZ_CHECK(n && n <= (size_t)len + 2 + 4, "DISCONNECT/AUTH 5.0 re-encoding");
+    free(e);
 }
 
 static void check_packet(uint8_t byte0, const uint8_t *body, uint32_t len, uint8_t level,
@@ -266,7 +445,7 @@ static void check_packet(uint8_t byte0, const uint8_t *body, uint32_t len, uint8
         check_connect(byte0, body, len, &pk->u.connect);
         break;
     case MQTT_PUBLISH:
-        check_publish(byte0, body, len, &pk->u.publish);
+        check_publish(byte0, body, len, level, server_side, &pk->u.publish);
         break;
     case MQTT_SUBSCRIBE:
     case MQTT_UNSUBSCRIBE:
@@ -276,12 +455,25 @@ static void check_packet(uint8_t byte0, const uint8_t *body, uint32_t len, uint8
     case MQTT_PUBREC:
     case MQTT_PUBREL:
     case MQTT_PUBCOMP:
+        if (level >= MQTT_PROTO_5) {
+            check_ack5(byte0, body, len, pk);
+            break;
+        }
+        /* fall through */
     case MQTT_UNSUBACK:
+        if (type == MQTT_UNSUBACK && level >= MQTT_PROTO_5) {
+            check_suback5(byte0, body, len, &pk->u.suback);
+            break;
+        }
         FUZZ_CHECK(pk->u.ack.packet_id != 0, "ack with packet id 0");
         n = mqtt_encode_ack(e, sizeof(e), type, pk->u.ack.packet_id);
         same_packet(e, n, byte0, body, len, "ack");
         break;
     case MQTT_CONNACK:
+        if (level >= MQTT_PROTO_5) {
+            check_connack5(byte0, body, len, &pk->u.connack);
+            break;
+        }
         FUZZ_CHECK(pk->u.connack.rc <= MQTT_CONNACK_NOT_AUTHORIZED, "CONNACK rc %u",
                    pk->u.connack.rc);
         FUZZ_CHECK(!pk->u.connack.rc || !pk->u.connack.session_present,
@@ -291,6 +483,10 @@ static void check_packet(uint8_t byte0, const uint8_t *body, uint32_t len, uint8
         break;
     case MQTT_SUBACK: {
         const struct mqtt_suback *s = &pk->u.suback;
+        if (level >= MQTT_PROTO_5) {
+            check_suback5(byte0, body, len, s);
+            break;
+        }
         FUZZ_CHECK(s->packet_id && s->count >= 1 && s->count + 2 == len &&
                        fz_inside(body, len, s->codes, s->count),
                    "SUBACK fields");
@@ -310,7 +506,14 @@ static void check_packet(uint8_t byte0, const uint8_t *body, uint32_t len, uint8
         same_packet(e, mqtt_encode_pingresp(e, sizeof(e)), byte0, body, len, "PINGRESP");
         break;
     case MQTT_DISCONNECT:
+        if (level >= MQTT_PROTO_5) {
+            check_reason5(byte0, body, len, server_side, &pk->u.reason);
+            break;
+        }
         same_packet(e, mqtt_encode_disconnect(e, sizeof(e)), byte0, body, len, "DISCONNECT");
+        break;
+    case MQTT_AUTH:
+        check_reason5(byte0, body, len, server_side, &pk->u.reason);
         break;
     default:
         break;
@@ -366,9 +569,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(body, p + hl, blen);
         struct mqtt_packet pk;
         int rc = mqtt_decode(b0, body, blen, level, server_side, &pk);
-        FUZZ_CHECK(rc == MQTT_OK || (rc <= MQTT_E_MALFORMED && rc >= MQTT_E_TYPE),
+        FUZZ_CHECK(rc == MQTT_OK || (rc <= MQTT_E_MALFORMED && rc >= MQTT_E_TOPIC_ALIAS),
                    "mqtt_decode returned %d", rc);
         FUZZ_CHECK(strcmp(mqtt_err_str(rc), "unknown error") != 0, "no text for %d", rc);
+        if (rc < 0)
+            FUZZ_CHECK(mqtt_err_reason(rc) >= 0x80, "reason %x for error %d", mqtt_err_reason(rc),
+                       rc);
         if (rc == MQTT_OK)
             check_packet(b0, body, blen, level, server_side, &pk);
         FUZZ_CHECK(mqtt_utf8_valid(body, blen) == fz_ref_utf8(body, blen),

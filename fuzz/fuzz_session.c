@@ -23,9 +23,10 @@
  * At most MAX_STEPS steps, MAX_CHANNELS channel changes and MAX_OPENS client connections
  * per input (further ones are ignored), which bounds the cost of one input.
  * Oracles: ASan/UBSan, no leak (libFuzzer build), every byte the broker sends to a client
- * decodes as a valid client-side packet in a valid order (CONNACK first, once, nothing
- * after a refusal), every IPC frame the worker sends decodes and has a rising request id,
- * a misbehaving auth answer gets the channel dropped, the loop goes quiet, and the
+ * decodes as a valid client-side packet of the client's protocol level (5.0 when its
+ * CONNECT said "MQTT" level 5) in a valid order (CONNACK first, once, nothing after a
+ * refusal or a server DISCONNECT), every IPC frame the worker sends decodes and has a rising
+ * request id, a misbehaving auth answer gets the channel dropped, the loop goes quiet, and the
  * worker's own bookkeeping holds after every step (connection list and count, output byte
  * counts, sessions and their bounds, pending auth requests pointing at live connections,
  * subscription counts). */
@@ -65,13 +66,17 @@ struct slot {
     uint64_t conn_id; /* the worker's connection, 0: none */
     bool deaf;        /* not reading what the broker sends */
     bool connack, refused;
+    uint8_t head[16]; /* first bytes the client wrote on this connection: its level */
+    size_t head_len;
     uint8_t *obuf;
     size_t olen, ocap;
 };
 
 struct answer {
     uint32_t id;
-    uint8_t type; /* the request: IPC_CONNECT_REQ, IPC_ACL_REQ or IPC_SESSION_CHECK_REQ */
+    uint8_t type; /* the request: IPC_CONNECT_REQ, IPC_AUTH_REQ, IPC_ACL_REQ or
+                     IPC_SESSION_CHECK_REQ */
+    bool method;  /* CONNECT_REQ with an Authentication Method: may be answered "continue" */
     struct acl_verdict v;
     uint8_t identity[32]; /* CONNECT: the username, as the real daemon names identities */
     uint16_t identity_len;
@@ -137,7 +142,19 @@ static bool check_session(void *ctx, const void *key, size_t len, void *value)
         reqs += w.pend[(w.pend_head + i) % w.pend_cap].s == s;
     FUZZ_CHECK(reqs == s->reqs_in_flight, "session names %u requests, %u pending",
                s->reqs_in_flight, reqs);
-    sw->subs += s->n_subs;
+    if (s->will)
+        FUZZ_CHECK(!s->conn && s->will_at, "a parked will on an online session");
+    if (s->expires_at)
+        FUZZ_CHECK(!s->conn && w.next_expiry && w.next_expiry <= s->expires_at,
+                   "an offline session's end is not scheduled");
+    for (uint32_t i = 0; i < s->n_subs; i++) {
+        /* Plain subscriptions are tree entries; shared ones are group members. */
+        if (!s->subs[i].shared)
+            sw->subs++;
+        else
+            FUZZ_CHECK(strmap_get(&w.shares, s->subs[i].filter, s->subs[i].len) != NULL,
+                       "shared subscription without its group");
+    }
     return false;
 }
 
@@ -186,6 +203,7 @@ static void check_worker(bool deep)
     FUZZ_CHECK(strmap_count(&w.sessions) <= w.lim->max_sessions, "sessions over max_sessions");
     struct sess_walk sw = {0, deep};
     strmap_each(&w.sessions, check_session, &sw);
+    sw.subs += strmap_count(&w.shares); /* one tree entry per group */
     FUZZ_CHECK(sub_tree_count(w.subs) == sw.subs, "sub_tree holds %zu entries, sessions %zu",
                sub_tree_count(w.subs), sw.subs);
 }
@@ -202,6 +220,22 @@ static struct conn *find_conn(uint64_t id)
     return NULL;
 }
 
+/* The level the broker answers a connection at: 5.0 when its CONNECT was "MQTT" level 5
+ * (what the broker itself goes by), else 3.1.1. */
+static uint8_t slot_level(const struct slot *s)
+{
+    const uint8_t *h = s->head;
+    size_t n = s->head_len, i = 1;
+    if (n < 2 || h[0] != 0x10)
+        return MQTT_PROTO_311;
+    while (i < n && i < 5 && (h[i] & 0x80))
+        i++;
+    i++; /* past the remaining length */
+    if (n < i + 7 || memcmp(h + i, "\x00\x04MQTT", 6) != 0)
+        return MQTT_PROTO_311;
+    return h[i + 6] == MQTT_PROTO_5 ? MQTT_PROTO_5 : MQTT_PROTO_311;
+}
+
 /* What the broker sent must decode as client-side packets in a legal order. */
 static void parse_output(struct slot *s)
 {
@@ -215,7 +249,7 @@ static void parse_output(struct slot *s)
         if (r == MQTT_NEED_MORE || s->olen - off - hl < rem)
             break;
         struct mqtt_packet pk;
-        int rc = mqtt_decode(b0, s->obuf + off + hl, rem, MQTT_PROTO_311, false, &pk);
+        int rc = mqtt_decode(b0, s->obuf + off + hl, rem, slot_level(s), false, &pk);
         FUZZ_CHECK(rc == MQTT_OK,
                    "broker sent a packet (byte 0 %02x, %u bytes) that does not "
                    "decode: %s",
@@ -229,6 +263,8 @@ static void parse_output(struct slot *s)
             s->refused = pk.u.connack.rc != 0;
         } else {
             FUZZ_CHECK(s->connack, "packet type %u before CONNACK", pk.type);
+            FUZZ_CHECK(pk.type != MQTT_AUTH, "AUTH sent without enhanced authentication");
+            s->refused = pk.type == MQTT_DISCONNECT; /* the last thing a server sends */
         }
         off += hl + rem;
     }
@@ -244,6 +280,7 @@ static void slot_reset(struct slot *s)
     s->conn_id = 0;
     s->connack = s->refused = false;
     s->olen = 0;
+    s->head_len = 0;
 }
 
 /* Reads what the broker sent. Returns true if anything came. */
@@ -365,8 +402,8 @@ static bool auth_drain(void)
                 TRACE("auth <- session end\n");
                 continue;
             }
-            FUZZ_CHECK(m.type == IPC_CONNECT_REQ || m.type == IPC_ACL_REQ ||
-                           m.type == IPC_SESSION_CHECK_REQ,
+            FUZZ_CHECK(m.type == IPC_CONNECT_REQ || m.type == IPC_AUTH_REQ ||
+                           m.type == IPC_ACL_REQ || m.type == IPC_SESSION_CHECK_REQ,
                        "worker sent IPC type %u", m.type);
             FUZZ_CHECK(m.req_id > au.last_id, "request id %u after %u", m.req_id, au.last_id);
             au.last_id = m.req_id;
@@ -376,13 +413,16 @@ static bool auth_drain(void)
                 FUZZ_CHECK(topic_filter_check(m.u.acl_req.topic.p, m.u.acl_req.topic.len,
                                               &w.tlim) == TOPIC_OK,
                            "ACL request for a topic the worker should have refused");
-            } else if (m.type == IPC_CONNECT_REQ) {
+            } else if (m.type == IPC_CONNECT_REQ || m.type == IPC_AUTH_REQ) {
                 const struct ipc_connect_req *q = &m.u.connect_req;
+                FUZZ_CHECK(m.type == IPC_CONNECT_REQ || q->auth_method.len,
+                           "AUTH_REQ outside enhanced authentication");
+                a.method = m.type == IPC_CONNECT_REQ && q->auth_method.len;
                 /* Ids the broker assigns ("auto-...") are not bound by max_client_id_length. */
                 bool assigned = q->client_id.len > 5 && memcmp(q->client_id.p, "auto-", 5) == 0;
                 FUZZ_CHECK(q->client_id.len > 0 &&
                                (q->client_id.len <= w.lim->max_client_id_length || assigned) &&
-                               (q->proto_level == 3 || q->proto_level == 4),
+                               (q->proto_level >= 3 && q->proto_level <= 5),
                            "CONNECT_REQ fields");
                 a.identity_len =
                     q->username.len < sizeof(a.identity) ? q->username.len : sizeof(a.identity);
@@ -435,9 +475,9 @@ static void auth_answer(uint8_t arg, uint8_t extra)
         au.qh = (au.qh + 1) % au.qcap;
         au.qn--;
         bool bad = (arg & 0x40) && i == 0;
-        uint8_t type = a.type == IPC_CONNECT_REQ ? IPC_CONNECT_RESP
-                       : a.type == IPC_ACL_REQ   ? IPC_ACL_RESP
-                                                 : IPC_SESSION_CHECK_RESP;
+        uint8_t type = a.type == IPC_CONNECT_REQ || a.type == IPC_AUTH_REQ ? IPC_CONNECT_RESP
+                       : a.type == IPC_ACL_REQ                             ? IPC_ACL_RESP
+                                                                           : IPC_SESSION_CHECK_RESP;
         struct ipc_msg m = {.req_id = a.id};
         if (bad && (arg & 8)) /* the wrong kind of answer */
             type = type == IPC_CONNECT_RESP ? IPC_ACL_RESP : IPC_CONNECT_RESP;
@@ -450,6 +490,14 @@ static void auth_answer(uint8_t arg, uint8_t extra)
             r->generation = au.generation;
             r->identity = (struct ipc_bytes){a.identity, a.identity_len};
             r->limits = limits[extra & 3];
+            /* Enhanced authentication: a challenge first, when the CONNECT named a method. */
+            static const uint8_t challenge[32] = {1, 2, 3};
+            if (a.method && !(arg & 8) && (extra & 0x10)) {
+                r->auth_continue = true;
+                r->auth_data = (struct ipc_bytes){challenge, sizeof(challenge)};
+            } else if (a.method && (arg & 8)) {
+                r->reason5 = 0x8C;
+            }
         } else if (type == IPC_ACL_RESP) {
             struct acl_verdict v = ((arg >> 4) & 3) ? modes[(arg >> 4) & 3] : a.v;
             struct ipc_acl_resp *r = &m.u.acl_resp;
@@ -526,6 +574,9 @@ static void feed(struct slot *s, int idx, const uint8_t *p, size_t n)
         slot_open(s, idx);
         pump();
     }
+    size_t keep = n < sizeof(s->head) - s->head_len ? n : sizeof(s->head) - s->head_len;
+    memcpy(s->head + s->head_len, p, keep);
+    s->head_len += keep;
     size_t off = 0;
     for (int tries = 0; off < n && s->peer >= 0 && tries < 8; tries++) {
         ssize_t r = write(s->peer, p + off, n - off);

@@ -253,81 +253,148 @@ static struct ipc_bytes ib(const char *s)
     return (struct ipc_bytes){(const uint8_t *)s, (uint16_t)strlen(s)};
 }
 
+/* Stands in for a client certificate: the codec carries DER without reading it. */
+static const uint8_t ipc_cert[] = {0x30, 0x0e, 0x31, 0x0c, 0x30, 0x0a, 0x06, 0x03,
+                                   0x55, 0x04, 0x03, 0x0c, 0x03, 'd',  'e',  'v'};
+
+static struct ipc_bytes ib_bin(const uint8_t *p, size_t n)
+{
+    return (struct ipc_bytes){p, (uint16_t)n};
+}
+
 static void gen_ipc(void)
 {
-    struct ipc_msg m[6];
+    static const uint8_t client_first[] = {'n', ',', ',', 'n', '=', 'a', ',', 'r', '=', 0x01};
+    static const uint8_t server_first[] = {'r', '=', 0x01, 0x02, ',', 's', '=', 0x00, 0xFF};
+    struct ipc_msg m[IPC_TYPE_MAX];
+    static const char *const names[IPC_TYPE_MAX] = {
+        "hello",       "connect_req", "connect_resp",      "acl_req",
+        "acl_resp",    "generation",  "session_check_req", "session_check_resp",
+        "session_end", "tls_refused", "auth_req"};
     memset(m, 0, sizeof(m));
-    m[0] = (struct ipc_msg){.type = IPC_HELLO, .req_id = 0, .u.hello.generation = 1};
-    m[1].type = IPC_CONNECT_REQ;
-    m[1].req_id = 1;
-    m[1].u.connect_req = (struct ipc_connect_req){
+    /* One frame per type, every field filled; m[t - 1] has type t. */
+    m[IPC_HELLO - 1] = (struct ipc_msg){.type = IPC_HELLO, .req_id = 0, .u.hello.generation = 1};
+    m[IPC_CONNECT_REQ - 1].type = IPC_CONNECT_REQ;
+    m[IPC_CONNECT_REQ - 1].req_id = 1;
+    m[IPC_CONNECT_REQ - 1].u.connect_req = (struct ipc_connect_req){
         .proto_level = 4,
         .flags = IPC_CONN_CLEAN | IPC_CONN_HAS_USERNAME | IPC_CONN_HAS_PASSWORD,
         .client_id = ib("client-1"),
         .username = ib("alice"),
         .password = ib("pw"),
         .peer = ib("127.0.0.1:50000"),
+        .listener = 1,
+        .cert = ib_bin(ipc_cert, sizeof(ipc_cert)),
+        .conv = 0x0000000100000002u,
+        .auth_method = ib("SCRAM-SHA-256"),
+        .auth_data = ib_bin(client_first, sizeof(client_first)),
     };
-    m[2] = (struct ipc_msg){
+    m[IPC_CONNECT_RESP - 1] = (struct ipc_msg){
         .type = IPC_CONNECT_RESP,
         .req_id = 1,
-        .u.connect_resp = {
-            .rc = 0, .generation = 1, .identity = ib("alice"), .limits = {100, 10, 65536, 50}}};
-    m[3].type = IPC_ACL_REQ;
-    m[3].req_id = 2;
-    m[3].u.acl_req = (struct ipc_acl_req){.action = IPC_ACL_SUBSCRIBE,
-                                          .qos = 1,
-                                          .has_username = true,
-                                          .client_id = ib("client-1"),
-                                          .username = ib("alice"),
-                                          .identity = ib("alice"),
-                                          .topic = ib("a/+/#")};
-    m[4] = (struct ipc_msg){.type = IPC_ACL_RESP,
-                            .req_id = 2,
-                            .u.acl_resp = {.allow = true,
-                                           .max_qos = 1,
-                                           .generation = 1,
-                                           .flags = IPC_ACL_RETAIN_OK,
-                                           .payload_format = IPC_PAYLOAD_JSON,
-                                           .payload_max = 4096}};
-    m[5] = (struct ipc_msg){.type = IPC_GENERATION, .req_id = 0, .u.generation.generation = 2};
-    static const char *const names[6] = {"hello",   "connect_req", "connect_resp",
-                                         "acl_req", "acl_resp",    "generation"};
-    static const uint8_t sels[6] = {0x00, 0x41, 0x82, 0xC3, 0x04, 0x3F};
+        .u.connect_resp = {.rc = 0,
+                           .generation = 1,
+                           .identity = ib("palice"),
+                           .limits = {100, 10, 65536, 50},
+                           .auth_continue = true,
+                           .reason5 = 0x18,
+                           .auth_data = ib_bin(server_first, sizeof(server_first))}};
+    m[IPC_ACL_REQ - 1].type = IPC_ACL_REQ;
+    m[IPC_ACL_REQ - 1].req_id = 2;
+    m[IPC_ACL_REQ - 1].u.acl_req = (struct ipc_acl_req){.action = IPC_ACL_SUBSCRIBE,
+                                                        .qos = 1,
+                                                        .has_username = true,
+                                                        .client_id = ib("client-1"),
+                                                        .username = ib("alice"),
+                                                        .identity = ib("palice"),
+                                                        .topic = ib("a/+/#"),
+                                                        .listener = 1,
+                                                        .cert = ib_bin(ipc_cert, sizeof(ipc_cert))};
+    m[IPC_ACL_RESP - 1] = (struct ipc_msg){.type = IPC_ACL_RESP,
+                                           .req_id = 2,
+                                           .u.acl_resp = {.allow = true,
+                                                          .max_qos = 1,
+                                                          .generation = 1,
+                                                          .flags = IPC_ACL_RETAIN_OK,
+                                                          .payload_format = IPC_PAYLOAD_JSON,
+                                                          .payload_max = 4096}};
+    m[IPC_GENERATION - 1] =
+        (struct ipc_msg){.type = IPC_GENERATION, .req_id = 0, .u.generation.generation = 2};
+    m[IPC_SESSION_CHECK_REQ - 1].type = IPC_SESSION_CHECK_REQ;
+    m[IPC_SESSION_CHECK_REQ - 1].req_id = 3;
+    m[IPC_SESSION_CHECK_REQ - 1].u.check_req =
+        (struct ipc_session_check_req){.has_username = true,
+                                       .client_id = ib("client-1"),
+                                       .username = ib("alice"),
+                                       .identity = ib("palice"),
+                                       .listener = 1,
+                                       .cert = ib_bin(ipc_cert, sizeof(ipc_cert))};
+    m[IPC_SESSION_CHECK_RESP - 1] =
+        (struct ipc_msg){.type = IPC_SESSION_CHECK_RESP,
+                         .req_id = 3,
+                         .u.check_resp = {.allow = false, .generation = 3}};
+    m[IPC_SESSION_END - 1].type = IPC_SESSION_END;
+    m[IPC_SESSION_END - 1].u.session_end =
+        (struct ipc_session_end){.client_id = ib("client-1"), .identity = ib("palice")};
+    m[IPC_TLS_REFUSED - 1].type = IPC_TLS_REFUSED;
+    m[IPC_TLS_REFUSED - 1].u.tls_refused =
+        (struct ipc_tls_refused){.listener = 2,
+                                 .peer = ib("[::1]:40000"),
+                                 .reason = ib("certificate revoked"),
+                                 .cert = ib_bin(ipc_cert, sizeof(ipc_cert))};
+    m[IPC_AUTH_REQ - 1].type = IPC_AUTH_REQ;
+    m[IPC_AUTH_REQ - 1].req_id = 4;
+    m[IPC_AUTH_REQ - 1].u.connect_req = (struct ipc_connect_req){
+        .proto_level = 5,
+        .flags = IPC_CONN_CLEAN | IPC_CONN_HAS_USERNAME,
+        .client_id = ib("client-1"),
+        .username = ib("alice"),
+        .peer = ib("127.0.0.1:50000"),
+        .listener = 1,
+        .cert = ib_bin(ipc_cert, sizeof(ipc_cert)),
+        .conv = 0x0000000100000002u,
+        .auth_method = ib("SCRAM-SHA-256"),
+        .auth_data = ib("c=biws,r=x,p=dGVzdA=="),
+    };
     uint8_t frame[512];
     struct buf all = {.n = 0};
     b_byte(&all, 0x07);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < IPC_TYPE_MAX; i++) {
         struct buf b = {.n = 0};
-        b_byte(&b, sels[i]);
+        /* Chunk-size seeds and all four output bounds. */
+        b_byte(&b, (uint8_t)(i * 0x47 + 0x40 * (i % 4)));
         size_t n = ipc_enc(frame, sizeof(frame), &m[i]);
         b_bytes(&b, frame, n);
         b_bytes(&all, frame, n);
         put("ipc_decode", names[i], b.b, b.n);
     }
     put("ipc_decode", "all_types", all.b, all.n);
+
     /* Policy re-checks and session ends. */
-    struct ipc_msg more[3];
-    memset(more, 0, sizeof(more));
-    more[0].type = IPC_SESSION_CHECK_REQ;
-    more[0].req_id = 3;
-    more[0].u.check_req = (struct ipc_session_check_req){.has_username = true,
-                                                         .client_id = ib("client-1"),
-                                                         .username = ib("alice"),
-                                                         .identity = ib("alice")};
-    more[1] = (struct ipc_msg){.type = IPC_SESSION_CHECK_RESP,
-                               .req_id = 3,
-                               .u.check_resp = {.allow = false, .generation = 3}};
-    more[2].type = IPC_SESSION_END;
-    more[2].u.session_end =
-        (struct ipc_session_end){.client_id = ib("client-1"), .identity = ib("alice")};
     struct buf rc = {.n = 0};
     b_byte(&rc, 0x45);
-    for (int i = 0; i < 3; i++) {
-        size_t n = ipc_enc(frame, sizeof(frame), &more[i]);
+    for (int t = IPC_SESSION_CHECK_REQ; t <= IPC_SESSION_END; t++) {
+        size_t n = ipc_enc(frame, sizeof(frame), &m[t - 1]);
         b_bytes(&rc, frame, n);
     }
     put("ipc_decode", "recheck_and_end", rc.b, rc.n);
+
+    /* An enhanced-authentication conversation: CONNECT with a method, a challenge, the
+     * client's AUTH step, the final verdict with the server's last data. */
+    struct ipc_msg fin = m[IPC_CONNECT_RESP - 1];
+    fin.req_id = 4;
+    fin.u.connect_resp.auth_continue = false;
+    fin.u.connect_resp.reason5 = 0;
+    fin.u.connect_resp.auth_data = ib("v=c2lnbmF0dXJl");
+    const struct ipc_msg *conv[4] = {&m[IPC_CONNECT_REQ - 1], &m[IPC_CONNECT_RESP - 1],
+                                     &m[IPC_AUTH_REQ - 1], &fin};
+    struct buf ea = {.n = 0};
+    b_byte(&ea, 0xC1);
+    for (int i = 0; i < 4; i++) {
+        size_t n = ipc_enc(frame, sizeof(frame), conv[i]);
+        b_bytes(&ea, frame, n);
+    }
+    put("ipc_decode", "enhanced_auth", ea.b, ea.n);
 
     /* A publish request without a username, then a truncated frame. */
     struct ipc_msg pub = {.type = IPC_ACL_REQ, .req_id = 9};

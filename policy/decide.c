@@ -197,6 +197,18 @@ const char *policy_user_password_hash(const struct policy *p, const char *userna
     return id && id->kind == ID_USER ? id->password : NULL;
 }
 
+bool policy_user_device_key(const struct policy *p, const char *username, size_t len,
+                            uint8_t pk[32])
+{
+    if (!p || !username)
+        return false;
+    const struct pol_identity *id = strmap_get(&p->id_by_name, username, len);
+    if (!id || id->kind != ID_USER || !id->has_device_key)
+        return false;
+    memcpy(pk, id->pk, 32);
+    return true;
+}
+
 size_t policy_token_issuers(const struct policy *p, const struct policy_token_issuer **out)
 {
     if (out)

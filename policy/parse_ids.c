@@ -60,7 +60,7 @@ int pp_limits(struct pol_parse *ps, const yaml_node_t *n, const char *where, str
 
 /* --- identities --------------------------------------------------------------------------- */
 
-static const char *const USER_KEYS[] = {"name", "password", "client_id", "limits"};
+static const char *const USER_KEYS[] = {"name", "password", "client_id", "limits", "device_key"};
 static const char *const CLIENT_KEYS[] = {"name", "client_id", "identity", "limits"};
 static const char *const CERT_KEYS[] = {"name",   "cn",          "san_dns",   "san_uri",
                                         "serial", "fingerprint", "client_id", "limits"};
@@ -181,10 +181,11 @@ static int hex_value(struct pol_parse *ps, const yaml_node_t *v, const char *key
     return *out ? 0 : -1;
 }
 
-static int key_value(struct pol_parse *ps, const yaml_node_t *v, uint8_t pk[32])
+/* An Ed25519 public key in base64 (issuers' public_key, users' device_key). */
+static int key_value(struct pol_parse *ps, const yaml_node_t *v, const char *key, uint8_t pk[32])
 {
     const char *s;
-    if (pp_string(ps, v, "public_key", 128, &s) < 0)
+    if (pp_string(ps, v, key, 128, &s) < 0)
         return -1;
     static const int variants[] = {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_URLSAFE,
                                    sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
@@ -198,15 +199,16 @@ static int key_value(struct pol_parse *ps, const yaml_node_t *v, uint8_t pk[32])
             continue;
         if (binlen != 32) {
             pol_err(ps->err, v->start_mark,
-                    "'public_key': decodes to %zu bytes, an Ed25519 public key has 32", binlen);
+                    "'%s': decodes to %zu bytes, an Ed25519 public key has 32", key, binlen);
             return -1;
         }
         memcpy(pk, bin, 32);
         return 0;
     }
     pol_err(ps->err, v->start_mark,
-            "'public_key': not base64 (expected the 32-byte Ed25519 public key in base64, 44 "
-            "characters with padding)");
+            "'%s': not base64 (expected the 32-byte Ed25519 public key in base64, 44 "
+            "characters with padding)",
+            key);
     return -1;
 }
 
@@ -249,7 +251,11 @@ static int identity_entry(struct pol_parse *ps, const yaml_node_t *m, uint8_t ki
         else if (!strcmp(key, "fingerprint"))
             r = hex_value(ps, v, key, false, 64, &id.fingerprint);
         else if (!strcmp(key, "public_key"))
-            r = key_value(ps, v, id.pk);
+            r = key_value(ps, v, key, id.pk);
+        else if (!strcmp(key, "device_key")) {
+            r = key_value(ps, v, key, id.pk);
+            id.has_device_key = r == 0;
+        }
         else if (!strcmp(key, "audience"))
             r = pp_string(ps, v, key, POL_NAME_MAX, &id.audience);
         else if (!strcmp(key, "subject") || !strcmp(key, "identity"))
@@ -259,7 +265,7 @@ static int identity_entry(struct pol_parse *ps, const yaml_node_t *m, uint8_t ki
     }
     /* Required keys, reported at the entry. */
     static const char *const required[][3] = {
-        [ID_USER] = {"name", "password", NULL},
+        [ID_USER] = {"name", NULL, NULL}, /* and a password or a device_key, below */
         [ID_CLIENT] = {"name", "client_id", NULL},
         [ID_CERT] = {"name", NULL, NULL},
         [ID_ISSUER] = {"name", "public_key", "audience"},
@@ -273,6 +279,13 @@ static int identity_entry(struct pol_parse *ps, const yaml_node_t *m, uint8_t ki
                     required[kind][r]);
             rc = -1;
         }
+    }
+    if (kind == ID_USER && !seen[1] && !seen[4]) {
+        pol_err(ps->err, m->start_mark,
+                "%s: missing required key 'password' (or 'device_key' for a device that "
+                "authenticates with its Ed25519 key)",
+                where);
+        rc = -1;
     }
     if (kind == ID_CERT && !seen[1] && !seen[2] && !seen[3] && !seen[4] && !seen[5]) {
         pol_err(ps->err, m->start_mark,

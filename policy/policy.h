@@ -83,6 +83,10 @@ void policy_limits_for(const struct policy *p, const struct policy_subject *s,
 /* Identities known to the policy. Users with password hashes (argon2id "$argon2id$..." from
  * `bulwark passwd`, or Mosquitto "$7$..." PBKDF2-SHA512 strings, kept opaque here: verification
  * is the auth daemon's): */
+/* The Ed25519 device key of a user entry (`device_key:`), for the enhanced authentication
+ * method bulwark-ed25519 (docs/POLICY.md). False when the user has none. */
+bool policy_user_device_key(const struct policy *p, const char *username, size_t len,
+                            uint8_t pk[32]);
 const char *policy_user_password_hash(const struct policy *p, const char *username,
                                       size_t len); /* NULL if none */
 

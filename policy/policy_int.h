@@ -132,7 +132,8 @@ struct pol_identity {
     struct pol_glob *cn, *san_dns, *san_uri;
     struct pol_glob *subject;         /* ID_ISSUER subject, ID_CLIENT identity */
     const char *serial, *fingerprint; /* normalised: lowercase hex, no ':' or leading zeros */
-    uint8_t pk[32];                   /* ID_ISSUER */
+    uint8_t pk[32];                   /* ID_ISSUER; ID_USER with has_device_key */
+    bool has_device_key;
     const char *audience;
     struct pol_limits limits;
     uint32_t *groups; /* ids of the groups it is a member of, ascending */

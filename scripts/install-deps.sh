@@ -5,7 +5,7 @@ pkgs=(
   build-essential pkg-config
   libyaml-dev libsodium-dev libseccomp-dev libwolfssl-dev liblmdb-dev
   libcmocka-dev python3 python3-pytest python3-paho-mqtt
-  mosquitto mosquitto-clients
+  mosquitto mosquitto-clients openssl
   afl++ clang libclang-rt-14-dev
 )
 missing=()

@@ -89,6 +89,7 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl, struct config *cfg,
     memset(cl, 0, sizeof(*cl));
     cl->ctl_fd = -1;
     cl->ipc_fd = -1;
+    cl->key_fd = -1;
     config_defaults(cfg);
     struct config_listener extra[CONFIG_MAX_LISTENERS];
     size_t n_extra = 0;
@@ -157,7 +158,8 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl, struct config *cfg,
                 return -1;
             }
             cl->run_as = true;
-        } else if (!strcmp(a, "--ctl-fd") || !strcmp(a, "--ipc-fd") || !strcmp(a, "--listen-fd")) {
+        } else if (!strcmp(a, "--ctl-fd") || !strcmp(a, "--ipc-fd") || !strcmp(a, "--key-fd") ||
+                   !strcmp(a, "--listen-fd")) {
             int fd;
             if (parse_fd(v, &fd) != 0) {
                 snprintf(err, errlen, "%s %s: not a descriptor number", a, v);
@@ -167,6 +169,8 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl, struct config *cfg,
                 cl->ctl_fd = fd;
             else if (!strcmp(a, "--ipc-fd"))
                 cl->ipc_fd = fd;
+            else if (!strcmp(a, "--key-fd"))
+                cl->key_fd = fd;
             else if (cl->n_listen_fds < CONFIG_MAX_LISTENERS)
                 cl->listen_fds[cl->n_listen_fds++] = fd;
             else {
@@ -213,7 +217,7 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl, struct config *cfg,
         snprintf(err, errlen, "no listener: give -c FILE with listeners, or --listen HOST:PORT");
         return -1;
     }
-    if (cl->role != ROLE_SUPERVISOR && (cl->ctl_fd < 0 || cl->ipc_fd < 0)) {
+    if (cl->role != ROLE_SUPERVISOR && (cl->ctl_fd < 0 || cl->ipc_fd < 0 || cl->key_fd < 0)) {
         snprintf(err, errlen, "role %s started without its descriptors (internal use only)",
                  role_name(cl->role));
         return -1;

@@ -1,7 +1,7 @@
 /* cmdline: bulwarkd's command line, shared by every role.
  *
  * Promises: the supervisor re-executes the binary with its own arguments plus the
- * role arguments (--role, --ctl-fd, --ipc-fd, --listen-fd, --run-as), so every role loads
+ * role arguments (--role, --ctl-fd, --ipc-fd, --key-fd, --listen-fd, --run-as), so every role loads
  * the same configuration the same way. Errors are written into err, ready for the user. */
 #ifndef BULWARK_CMDLINE_H
 #define BULWARK_CMDLINE_H
@@ -15,6 +15,7 @@ struct cmdline {
     const char *config_path; /* -c FILE, or NULL */
     int ctl_fd;              /* control channel to the supervisor (roles only) */
     int ipc_fd;              /* worker <-> auth channel (roles only) */
+    int key_fd;              /* worker <-> auth handshake-signature channel (roles only) */
     int listen_fds[CONFIG_MAX_LISTENERS];
     size_t n_listen_fds;
     bool help;

@@ -28,10 +28,10 @@
 
 struct role_slot {
     enum role role;
-    pid_t pid;       /* 0 when not running */
-    int ctl;         /* supervisor's end of the control channel, -1 when not running */
-    bool ctl_eof;    /* the role closed its end: stop polling it */
-    int pending_ipc; /* end of a worker<->auth pair waiting for this role's next start */
+    pid_t pid;      /* 0 when not running */
+    int ctl;        /* supervisor's end of the control channel, -1 when not running */
+    bool ctl_eof;   /* the role closed its end: stop polling it */
+    int pending[2]; /* ends of worker<->auth pairs (enum chan) waiting for this role's start */
     uint32_t backoff_ms;
     uint64_t started_at;
     uint64_t restart_at; /* 0: no restart scheduled */
@@ -98,27 +98,46 @@ static enum role peer_of(enum role r)
     return r == ROLE_WORKER ? ROLE_AUTH : ROLE_WORKER;
 }
 
+/* The two worker<->auth channels: requests and verdicts (a byte stream, common/ipc.h) and
+ * handshake signatures (datagrams, common/keysign.h). */
+enum chan { CHAN_IPC = 0, CHAN_KEY = 1 };
+static const char chan_tag[2] = {'P', 'K'};
+
+#define KEYSIGN_TIMEOUT_MS 2000
+
 /* Gives the starting role one end of a worker<->auth channel and makes sure the peer
  * holds the other end: handed over now if the peer runs, or kept for its next start. */
-static int ipc_end_for(struct supervisor *s, enum role r)
+static int chan_end_for(struct supervisor *s, enum role r, enum chan ch)
 {
     struct role_slot *me = &s->roles[r];
     struct role_slot *peer = &s->roles[peer_of(r)];
-    if (me->pending_ipc >= 0) {
-        int fd = me->pending_ipc;
-        me->pending_ipc = -1;
+    if (me->pending[ch] >= 0) {
+        int fd = me->pending[ch];
+        me->pending[ch] = -1;
         return fd;
     }
     int pair[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+    int type = ch == CHAN_IPC ? SOCK_STREAM : SOCK_SEQPACKET;
+    if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, pair) != 0)
+        return -1;
+    if (ch == CHAN_KEY) {
+        /* The worker waits for a signature in the middle of a handshake: bounded, because
+         * its sandbox cannot set this itself on a channel handed over later. */
+        struct timeval tv = {.tv_sec = KEYSIGN_TIMEOUT_MS / 1000,
+                             .tv_usec = (KEYSIGN_TIMEOUT_MS % 1000) * 1000};
+        int worker_end = r == ROLE_WORKER ? pair[0] : pair[1];
+        setsockopt(worker_end, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(worker_end, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    }
     if (peer->pid > 0 && peer->ctl >= 0) {
-        if (fdpass_send(peer->ctl, 'P', pair[1]) != 0)
+        if (fdpass_send(peer->ctl, chan_tag[ch], pair[1]) != 0)
             log_warn("could not hand a new channel to %s: %s", role_name(peer->role),
                      strerror(errno));
         close(pair[1]);
     } else {
-        if (peer->pending_ipc >= 0) close(peer->pending_ipc);
-        peer->pending_ipc = pair[1];
+        if (peer->pending[ch] >= 0)
+            close(peer->pending[ch]);
+        peer->pending[ch] = pair[1];
     }
     return pair[0];
 }
@@ -132,11 +151,14 @@ static void start_role(struct supervisor *s, enum role r)
         slot->restart_at = clock_ms() + slot->backoff_ms;
         return;
     }
-    int ipc = ipc_end_for(s, r);
-    if (ipc < 0) {
+    int ipc = chan_end_for(s, r, CHAN_IPC);
+    int key = ipc >= 0 ? chan_end_for(s, r, CHAN_KEY) : -1;
+    if (ipc < 0 || key < 0) {
         log_error("socketpair: %s", strerror(errno));
         close(ctl[0]);
         close(ctl[1]);
+        if (ipc >= 0)
+            close(ipc);
         slot->restart_at = clock_ms() + slot->backoff_ms;
         return;
     }
@@ -146,6 +168,7 @@ static void start_role(struct supervisor *s, enum role r)
         close(ctl[0]);
         close(ctl[1]);
         close(ipc);
+        close(key);
         slot->restart_at = clock_ms() + slot->backoff_ms;
         return;
     }
@@ -157,6 +180,7 @@ static void start_role(struct supervisor *s, enum role r)
         sigprocmask(SIG_SETMASK, &none, NULL);
         char fdbuf[3 + CONFIG_MAX_LISTENERS][16];
         char idbuf[32];
+        char keybuf[16];
         char *args[256];
         int n = 0;
         for (int i = 0; i < s->argc && n < 200; i++)
@@ -169,6 +193,10 @@ static void start_role(struct supervisor *s, enum role r)
         snprintf(fdbuf[1], sizeof(fdbuf[1]), "%d", ipc);
         args[n++] = "--ipc-fd";
         args[n++] = fdbuf[1];
+        snprintf(keybuf, sizeof(keybuf), "%d", key);
+        args[n++] = "--key-fd";
+        args[n++] = keybuf;
+        set_cloexec(key, false);
         if (slot->run_as) {
             snprintf(idbuf, sizeof(idbuf), "%u:%u", (unsigned)slot->uid, (unsigned)slot->gid);
             args[n++] = "--run-as";
@@ -191,6 +219,7 @@ static void start_role(struct supervisor *s, enum role r)
     }
     close(ctl[1]);
     close(ipc);
+    close(key);
     slot->pid = pid;
     slot->ctl = ctl[0];
     slot->ctl_eof = false;
@@ -398,7 +427,7 @@ int supervisor_main(int argc, char **argv, const struct cmdline *cl, const struc
     s.sandbox = !cl->no_sandbox;
     for (int r = 0; r < 3; r++) {
         s.roles[r] = (struct role_slot){
-            .role = (enum role)r, .ctl = -1, .pending_ipc = -1, .backoff_ms = BACKOFF_MIN_MS};
+            .role = (enum role)r, .ctl = -1, .pending = {-1, -1}, .backoff_ms = BACKOFF_MIN_MS};
     }
     if (!s.sandbox)
         sandbox_warn_insecure();

@@ -61,7 +61,8 @@ class Broker:
 
     def __init__(self, kind, workdir, name="broker", allow_anonymous=True, users=None,
                  limits=None, listeners=1, env=None, quick_start=False, sandbox=True,
-                 sandbox_config=None, extra_config="", args=(), pass_fds=(), policy=None):
+                 sandbox_config=None, extra_config="", args=(), pass_fds=(), policy=None,
+                 tls=None):
         self.kind = kind
         self.workdir = workdir
         self.name = name
@@ -82,6 +83,10 @@ class Broker:
         self.policy = policy              # text of an access policy (policy: key), or None
         self.ports = [free_port() for _ in range(listeners)]
         self.port = self.ports[0]
+        # tls: one more listener, with TLS: a dict with cert, key and optionally ca,
+        # client_certs (none/optional/required), revoked, min_version, bind_client_id
+        self.tls = dict(tls) if tls else None
+        self.tls_port = free_port() if tls else None
         self.proc = None
         self.log_path = os.path.join(workdir, name + ".log")
         self.conf_dir = workdir
@@ -121,6 +126,12 @@ class Broker:
         lines = ["listeners:"]
         for p in self.ports:
             lines += ["  - host: 127.0.0.1", "    port: %d" % p]
+        if self.tls:
+            lines += ["  - host: 127.0.0.1", "    port: %d" % self.tls_port, "    tls:"]
+            for k, v in self.tls.items():
+                lines.append("      %s: %s" % (k, _yaml_str(v) if isinstance(v, str) else
+                                               ("true" if v is True else
+                                                "false" if v is False else v)))
         lines.append("allow_anonymous: %s" % ("true" if self.allow_anonymous else "false"))
         if self.users:
             lines.append("users:")
@@ -169,6 +180,14 @@ class Broker:
             if "max_connections" in self.limits:
                 # mosquitto 2.0.11 admits one connection more than its setting
                 lines.append("max_connections %d" % (self.limits["max_connections"] - 1))
+        if self.tls:
+            lines += ["listener %d 127.0.0.1" % self.tls_port,
+                      "certfile %s" % self.tls["cert"], "keyfile %s" % self.tls["key"]]
+            if self.tls.get("client_certs", "none") != "none":
+                lines += ["cafile %s" % self.tls["ca"],
+                          "require_certificate %s" % (
+                              "true" if self.tls["client_certs"] == "required" else "false"),
+                          "use_identity_as_username true"]
         return "\n".join(lines) + "\n"
 
     # -- lifecycle

@@ -118,3 +118,18 @@ def clients():
 @pytest.fixture
 def canary(clients, broker):
     return Canary(clients, broker)
+
+
+@pytest.fixture
+def audit_dir():
+    """A directory only the auth role's user (and root) may use, for an audit log."""
+    import grp
+    import pwd
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="bulwark-audit-")
+    user, group = SANDBOX_USERS["auth"]
+    os.chown(d, pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
+    os.chmod(d, 0o700)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

@@ -6,22 +6,18 @@ The roles run as bulwark-auth / bulwark-worker under the sandbox, so the log liv
 directory of its own owned by bulwark-auth (mode 0700).
 """
 
-import grp
 import hashlib
 import json
 import os
-import pwd
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 import mqttraw
-from broker import SANDBOX_USERS, bulwark_hash, wait_until
+from broker import bulwark_hash, wait_until
 from harness import Ed25519Issuer
 
 pytestmark = pytest.mark.bulwark_only
@@ -32,17 +28,6 @@ WRONG_PASSWORD = "Wr0ng-Guess-For-Alice-5519"
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 EVENT_RE = re.compile(r"^[a-z0-9_.]{1,64}$")
-
-
-@pytest.fixture
-def audit_dir():
-    """A directory only the auth role's user (and root) may use."""
-    d = tempfile.mkdtemp(prefix="bulwark-audit-")
-    user, group = SANDBOX_USERS["auth"]
-    os.chown(d, pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
-    os.chmod(d, 0o700)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def policy(issuer, with_carol=True, extra_rule=""):

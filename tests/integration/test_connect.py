@@ -25,8 +25,7 @@ def test_mqisdp_level_3_is_accepted(broker, clients):
 @pytest.mark.parametrize("level", [
     6,
     0,
-    # bulwark speaks 3.1.1 only for now: a level-5 CONNECT is refused like any unknown level.
-    pytest.param(5, marks=pytest.mark.bulwark_only),
+    # Level 5 is MQTT 5.0, accepted since: tests/integration/test_mqtt5_connect.py.
 ])
 def test_unsupported_protocol_level_gets_rc1_then_close(broker, clients, level):
     """3.1.2-2: an unsupported protocol level gets CONNACK 1, then the server closes."""

@@ -147,7 +147,8 @@ def test_roles_hold_only_their_descriptors(make_broker, tmp_path):
     """Every descriptor a process does not need is closed before its filter loads, even one
     bulwarkd inherited from whoever started it: above 0-2 the supervisor holds its signalfd,
     the listener and two control sockets; the worker its epoll, signalfd and sockets
-    (listener, control, auth channel); the auth daemon its signalfd and two sockets."""
+    (listener, control, auth channel, signature channel); the auth daemon its signalfd and
+    three sockets (control, auth channel, signature channel)."""
     leak_path = os.path.join(str(tmp_path), "inherited")
     leak = os.open(leak_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -158,8 +159,8 @@ def test_roles_hold_only_their_descriptors(make_broker, tmp_path):
     want = {
         b.proc.pid: ["anon_inode:[signalfd]", "socket:", "socket:", "socket:"],
         roles["worker"]: ["anon_inode:[eventpoll]", "anon_inode:[signalfd]",
-                          "socket:", "socket:", "socket:"],
-        roles["auth"]: ["anon_inode:[signalfd]", "socket:", "socket:"],
+                          "socket:", "socket:", "socket:", "socket:"],
+        roles["auth"]: ["anon_inode:[signalfd]", "socket:", "socket:", "socket:"],
     }
     for pid, kinds in want.items():
         # The readiness probe's connection may still be closing in the worker.

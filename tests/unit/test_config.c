@@ -306,8 +306,8 @@ static void test_unknown_keys(void **state)
                  "users, limits, log_level, sandbox, supervisor, policy, auth)");
     expect_error("limits:\n  max_inflight: 5\n  max_infligt: 5\n", 3, 3,
                  "unknown key 'max_infligt' in limits (allowed: max_packet_size,");
-    expect_error("listeners:\n  - host: 127.0.0.1\n    port: 1\n    tls: true\n", 4, 5,
-                 "unknown key 'tls' in a listener (allowed: host, port)");
+    expect_error("listeners:\n  - host: 127.0.0.1\n    port: 1\n    backlog: 5\n", 4, 5,
+                 "unknown key 'backlog' in a listener (allowed: host, port, tls)");
     expect_error("users:\n  - username: a\n    password: x\n", 3, 5,
                  "unknown key 'password' in a user (allowed: username, password_hash)");
     /* Keys are exact: no case folding, no embedded NUL tricks. */

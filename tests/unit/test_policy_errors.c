@@ -121,14 +121,15 @@ static const struct {
      "users:\n"
      "  - name: alice\n"
      "  - password: \"$7$101$c2FsdA$aGFzaA\"\n",
-     "2:5: users entry: missing required key 'password'\n"
+     "2:5: users entry: missing required key 'password' (or 'device_key' for a device that "
+     "authenticates with its Ed25519 key)\n"
      "3:5: users entry: missing required key 'name'"},
     {"user_unknown_key",
      "users:\n"
      "  - name: alice\n"
      "    password: \"$7$101$c2FsdA$aGFzaA\"\n"
      "    groups: [x]\n",
-     "4:5: unknown key 'groups' in users entry (allowed: name, password, client_id, limits)"},
+     "4:5: unknown key 'groups' in users entry (allowed: name, password, client_id, limits, device_key)"},
     {"user_plain_pw",
      "users:\n"
      "  - name: alice\n"
