@@ -83,8 +83,29 @@ static void check_config(const struct config *c)
     }
     const struct config_limits *l = &c->limits;
     const uint32_t *v = (const uint32_t *)l;
-    for (size_t i = 0; i < sizeof(*l) / sizeof(uint32_t); i++)
-        FUZZ_CHECK(v[i] >= 1, "limit %zu is 0", i);
+    /* Every limit is at least 1, except the three where 0 means "none" or "no cap". */
+    for (size_t i = 0; i < sizeof(*l) / sizeof(uint32_t); i++) {
+        size_t off = i * sizeof(uint32_t);
+        bool zero_ok = off == offsetof(struct config_limits, topic_alias_maximum) ||
+                       off == offsetof(struct config_limits, max_keepalive) ||
+                       off == offsetof(struct config_limits, max_session_expiry_s);
+        FUZZ_CHECK(zero_ok || v[i] >= 1, "limit %zu is 0", i);
+    }
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        const struct config_tls *t = &c->listeners[i].tls;
+        if (!t->enabled)
+            continue;
+        FUZZ_CHECK(t->cert[0] && t->key[0] && terminated(t->cert, sizeof(t->cert)) &&
+                       terminated(t->key, sizeof(t->key)) && terminated(t->ca, sizeof(t->ca)) &&
+                       terminated(t->revoked, sizeof(t->revoked)),
+                   "listener %zu: tls paths", i);
+        FUZZ_CHECK((t->min_version == 12 || t->min_version == 13) &&
+                       t->client_certs <= CLIENT_CERTS_REQUIRED &&
+                       (t->client_certs == CLIENT_CERTS_NONE || t->ca[0]) &&
+                       (!t->revoked[0] || t->client_certs != CLIENT_CERTS_NONE) &&
+                       t->handshake_timeout_ms >= 100 && t->handshake_timeout_ms <= 600000,
+                   "listener %zu: tls settings out of their rules", i);
+    }
     FUZZ_CHECK(l->max_inflight <= 65535 && l->max_topic_length <= 65535 &&
                    l->max_packet_size <= 268435460u && l->connect_timeout_ms <= 3600000u &&
                    l->auth_timeout_ms <= 3600000u,

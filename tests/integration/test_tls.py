@@ -456,3 +456,21 @@ def test_tls_config_errors_name_file_line_column(tmp_path):
     r = subprocess.run([os.environ["BULWARKD"], "-c", str(conf), "--insecure-no-sandbox"],
                        capture_output=True, text=True, timeout=10)
     assert "%s:7:20:" % conf in r.stderr and "1.2, 1.3" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("role", ["auth", "worker"])
+def test_handshakes_go_on_after_a_role_restart(tmp_path, ca, role):
+    """The signature channel is handed over again when either role restarts (supervisor
+    'K' message): TLS handshakes work with the new auth daemon or the new worker."""
+    b = started(tls_broker(tmp_path, ca))
+    b.expect_violations = False
+    try:
+        assert mosq("mosquitto_pub", b.tls_port, ca, "-t", "r", "-m", "before").returncode == 0
+        old = b.children()[role]
+        os.kill(old, signal.SIGKILL)
+        assert b.wait_role(role, not_pid=old, timeout=15)
+        ok = wait_until(lambda: mosq("mosquitto_pub", b.tls_port, ca, "-t", "r",
+                                     "-m", "after").returncode == 0, 15, interval=0.3)
+        assert ok, b.log_tail()
+    finally:
+        b.stop()
