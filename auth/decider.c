@@ -470,6 +470,7 @@ static void connect_decide(struct decider *d, const struct ipc_connect_req *r,
         f[nf++] = (struct audit_field)F("result", "throttled");
         f[nf++] = (struct audit_field)F("retry_ms", ms);
         audit(d, "connect", f, nf);
+        out->reason5 = 0x8A; /* banned (for now): a 5.0 client is told, 3.1.1 gets 5 */
         log_info("connect from %s throttled for %llu ms after failed attempts", peer,
                  (unsigned long long)wait);
         return;
@@ -554,6 +555,7 @@ static void connect_decide(struct decider *d, const struct ipc_connect_req *r,
             f[nf++] = (struct audit_field)F("result", "limit");
             f[nf++] = (struct audit_field)F("reason", "max_connections");
             audit(d, "connect", f, nf);
+            out->reason5 = 0x97; /* quota exceeded */
             return;
         }
         out->limits = (struct ipc_limits){.msgs_per_s = lim.msgs_per_s,
