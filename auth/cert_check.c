@@ -37,6 +37,9 @@ enum cert_verdict cert_check(const struct cert_check *cc, const struct config *c
     if (listener >= cfg->n_listeners || !cfg->listeners[listener].tls.enabled ||
         cert_fields_from_der(der, der_len, f) != 0 || !f->cert.cn)
         return CERTCHK_BAD;
+    /* With a revocation list, a serial we cannot read cannot be checked: refused. */
+    if (cfg->listeners[listener].tls.revoked[0] && !f->cert.serial_hex)
+        return CERTCHK_BAD;
     if (f->cert.serial_hex && revlist_contains(&cc->rev[listener], f->cert.serial_hex))
         return CERTCHK_REVOKED;
     if (cfg->listeners[listener].tls.bind_client_id &&

@@ -57,31 +57,21 @@ static void conv_key(uint64_t conv, uint8_t key[8])
         key[i] = (uint8_t)(conv >> (56 - 8 * i));
 }
 
-struct sweep {
-    uint64_t now;
-    uint8_t keys[64][8];
-    size_t n;
-};
-
-static bool find_expired(void *ctx, const void *key, size_t len, void *value)
+/* strmap_each removes the entries this returns true for: the expired ones, freed here. */
+static bool drop_expired(void *ctx, const void *key, size_t len, void *value)
 {
-    struct sweep *s = ctx;
+    const uint64_t *now = ctx;
     const struct challenge *c = value;
-    if (len == 8 && c->expires_ms <= s->now && s->n < 64)
-        memcpy(s->keys[s->n++], key, 8);
-    return s->n == 64;
+    if (c->expires_ms > *now)
+        return false;
+    free_one(NULL, key, len, value);
+    return true;
 }
 
-/* Drops expired conversations (a client that never answered). */
+/* Drops expired conversations (clients that never answered). */
 static void sweep(struct eauth *e, uint64_t now)
 {
-    struct sweep s = {.now = now};
-    strmap_each(&e->pending, find_expired, &s);
-    for (size_t i = 0; i < s.n; i++) {
-        struct challenge *c = strmap_get(&e->pending, s.keys[i], 8);
-        strmap_del(&e->pending, s.keys[i], 8);
-        free_one(NULL, NULL, 0, c);
-    }
+    strmap_each(&e->pending, drop_expired, &now);
 }
 
 int eauth_challenge(struct eauth *e, uint64_t conv, uint64_t now_ms,

@@ -215,7 +215,7 @@ bool conn_send_publish5(struct worker *w, struct conn *c, struct msg *m, uint8_t
     if (c->proto >= MQTT_PROTO_5) {
         uint32_t plen;
         size_t n = fill_mid5(w, it, m, qos, pid, ids, &plen);
-        if (!n) {
+        if (!n || n > UINT16_MAX) { /* e.g. thousands of subscription ids: not sendable */
             out_release(w, it);
             return false;
         }

@@ -44,6 +44,7 @@ struct tls_server {
 
 struct tls_conn {
     WOLFSSL *ssl;
+    const struct config_tls *cfg; /* the listener's */
     bool ready;
     bool want_write;
     bool kicked;
@@ -278,6 +279,13 @@ static int server_new(struct tls_server *s, const struct config_tls *t, size_t i
         if (t->client_certs == CLIENT_CERTS_REQUIRED)
             mode |= WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         wolfSSL_CTX_set_verify(s->ctx, mode, verify_peer);
+        /* wolfSSL's TLS 1.2 session cache is one per process (a session from a listener
+         * without client certificates would resume here, unverified) and its TLS 1.2 tickets
+         * do not keep the client certificate: on a listener that checks certificates every
+         * TLS 1.2 handshake is full. TLS 1.3 tickets keep the certificate and are per
+         * listener (each context has its own ticket key). */
+        wolfSSL_CTX_set_session_cache_mode(s->ctx, WOLFSSL_SESS_CACHE_OFF);
+        wolfSSL_CTX_NoTicketTLSv12(s->ctx);
     } else {
         wolfSSL_CTX_set_verify(s->ctx, WOLFSSL_VERIFY_NONE, NULL);
     }
@@ -347,6 +355,7 @@ int tls_conn_attach(struct worker *w, struct conn *c, size_t idx)
     }
     wolfSSL_SetIOReadCtx(t->ssl, c);
     wolfSSL_SetIOWriteCtx(t->ssl, c);
+    t->cfg = s->cfg;
     /* ALPN: "mqtt" is what we speak; a client asking for something else is not turned away
      * (most MQTT clients send no ALPN at all). */
     wolfSSL_UseALPN(t->ssl, (char *)alpn_mqtt, sizeof(alpn_mqtt) - 1,
@@ -452,6 +461,14 @@ static int handshake(struct worker *w, struct conn *c)
         t->ready = true;
         t->want_write = false;
         keep_peer_cert(c);
+        /* Whatever the way in (a resumed session included), no certificate, no client. */
+        if (t->cfg->client_certs == CLIENT_CERTS_REQUIRED && !t->cert) {
+            snprintf(t->reason, sizeof(t->reason), "no client certificate (resumed session)");
+            auth_report_tls_refused(w, c, t->reason, NULL, 0);
+            log_info("%s: TLS handshake refused: %s", c->peer, t->reason);
+            conn_close(w, c, "TLS handshake failed");
+            return -1;
+        }
         log_debug("%s: %s %s%s", c->peer, wolfSSL_get_version(t->ssl),
                   wolfSSL_get_cipher_name(t->ssl),
                   wolfSSL_session_reused(t->ssl) ? " (resumed)" : "");
@@ -507,6 +524,19 @@ int tls_flush(struct worker *w, struct conn *c)
             return -1;
         if (h == 0)
             return 0;
+    }
+    if (t->want_write && !t->stage_len && !c->out_head) {
+        /* wolfSSL holds a record of its own (e.g. a KeyUpdate answer a read produced): a
+         * zero-length write sends what it buffered. */
+        static const uint8_t nothing;
+        int r = wolfSSL_write(t->ssl, &nothing, 0);
+        int e = r < 0 ? wolfSSL_get_error(t->ssl, r) : WOLFSSL_ERROR_NONE;
+        if (e != WOLFSSL_ERROR_NONE && e != WOLFSSL_ERROR_WANT_WRITE &&
+            e != WOLFSSL_ERROR_WANT_READ) {
+            fail(w, c, e);
+            return -1;
+        }
+        t->want_write = e == WOLFSSL_ERROR_WANT_WRITE;
     }
     while (c->state != CS_CLOSED) {
         if (!t->stage_len) {

@@ -62,7 +62,7 @@ class Broker:
     def __init__(self, kind, workdir, name="broker", allow_anonymous=True, users=None,
                  limits=None, listeners=1, env=None, quick_start=False, sandbox=True,
                  sandbox_config=None, extra_config="", args=(), pass_fds=(), policy=None,
-                 tls=None):
+                 tls=None, tls2=None):
         self.kind = kind
         self.workdir = workdir
         self.name = name
@@ -87,6 +87,9 @@ class Broker:
         # client_certs (none/optional/required), revoked, min_version, bind_client_id
         self.tls = dict(tls) if tls else None
         self.tls_port = free_port() if tls else None
+        # tls2: a second TLS listener (bulwark only), e.g. with other client-certificate rules
+        self.tls2 = dict(tls2) if tls2 else None
+        self.tls2_port = free_port() if tls2 else None
         self.proc = None
         self.log_path = os.path.join(workdir, name + ".log")
         self.conf_dir = workdir
@@ -126,9 +129,11 @@ class Broker:
         lines = ["listeners:"]
         for p in self.ports:
             lines += ["  - host: 127.0.0.1", "    port: %d" % p]
-        if self.tls:
-            lines += ["  - host: 127.0.0.1", "    port: %d" % self.tls_port, "    tls:"]
-            for k, v in self.tls.items():
+        for tls, port in ((self.tls, self.tls_port), (self.tls2, self.tls2_port)):
+            if not tls:
+                continue
+            lines += ["  - host: 127.0.0.1", "    port: %d" % port, "    tls:"]
+            for k, v in tls.items():
                 lines.append("      %s: %s" % (k, _yaml_str(v) if isinstance(v, str) else
                                                ("true" if v is True else
                                                 "false" if v is False else v)))

@@ -474,3 +474,73 @@ def test_handshakes_go_on_after_a_role_restart(tmp_path, ca, role):
         assert ok, b.log_tail()
     finally:
         b.stop()
+
+
+# --- resumption must not skip the certificate checks (regressions) -----------------------------
+
+
+def tls12_context(ca, crt=None, key=None, tickets=True):
+    ctx = ssl.create_default_context(cafile=ca.crt)
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if not tickets:
+        ctx.options |= ssl.OP_NO_TICKET  # resumption by session id instead
+    if crt:
+        ctx.load_cert_chain(crt, key)
+    return ctx
+
+
+def connect_over(port, ctx, client_id, session=None):
+    """(resumed, session, first bytes back or b"" when closed) for one CONNECT over TLS."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        t = ctx.wrap_socket(s, server_hostname="localhost", session=session)
+    except (ssl.SSLError, OSError):
+        s.close()
+        return False, None, b""
+    resumed, sess = t.session_reused, t.session
+    try:
+        t.sendall(mqttraw.connect(client_id))
+        data = t.recv(16)
+    except (ssl.SSLError, OSError):
+        data = b""
+    t.close()
+    return resumed, sess, data
+
+
+CONNACK_OK = b"\x20\x02\x00\x00"
+
+
+@pytest.mark.parametrize("tickets", [True, False], ids=["ticket", "session-id"])
+def test_resumed_tls12_session_keeps_the_client_id_binding(tmp_path, ca, tickets):
+    """Regression: wolfSSL's TLS 1.2 tickets do not carry the client certificate, so a
+    resumed session arrived without one and a device could take another client id."""
+    b = started(tls_broker(tmp_path, ca, client_certs="required"))
+    crt, key = ca.issue("dev-1")
+    ctx = tls12_context(ca, crt, key, tickets)
+    try:
+        _, sess, first = connect_over(b.tls_port, ctx, "dev-1")
+        assert first == CONNACK_OK
+        _, _, again = connect_over(b.tls_port, ctx, "not-dev-1", session=sess)
+        assert again != CONNACK_OK, "a resumed session escaped the client-id binding"
+    finally:
+        assert b.stop() == []
+
+
+def test_session_from_another_listener_does_not_skip_client_certs(tmp_path, ca):
+    """Regression: the TLS 1.2 session cache is one per process; a session made without a
+    certificate on a listener that asks for none resumed on a client_certs: required one."""
+    crt, key = ca.server_cert()
+    b = Broker("bulwark", str(tmp_path), allow_anonymous=True,
+               tls={"cert": crt, "key": key, "ca": ca.crt, "client_certs": "required"},
+               tls2={"cert": crt, "key": key})
+    b.start()
+    b.wait_ready()
+    try:
+        for tickets in (False, True):
+            ctx = tls12_context(ca, tickets=tickets)  # no client certificate at all
+            _, sess, first = connect_over(b.tls2_port, ctx, "anon-1")
+            assert first == CONNACK_OK
+            resumed, _, second = connect_over(b.tls_port, ctx, "anon-1", session=sess)
+            assert second != CONNACK_OK, "client_certs: required bypassed (resumed=%s)" % resumed
+    finally:
+        assert b.stop() == []

@@ -112,6 +112,26 @@ static void test_bound(void **state)
     eauth_free(e); /* frees what is still pending (LeakSanitizer checks) */
 }
 
+/* Regression: the sweep of expired conversations once removed (without freeing) every entry
+ * after the 64th expired one it met, live ones included, then wrote through a NULL pointer:
+ * any client could crash the auth daemon by leaving 4096 challenges unanswered. */
+static void test_sweep_many_expired_keeps_live_ones(void **state)
+{
+    (void)state;
+    struct eauth *e = eauth_new(100, 1000);
+    uint8_t nonce[EAUTH_NONCE_BYTES], live[EAUTH_NONCE_BYTES], sig[EAUTH_SIG_BYTES];
+    for (uint64_t c = 0; c < 80; c++)
+        assert_int_equal(eauth_challenge(e, c, 0, nonce), 0); /* expire at 1000 */
+    for (uint64_t c = 80; c < 100; c++)
+        assert_int_equal(eauth_challenge(e, c, 500, c == 90 ? live : nonce), 0); /* at 1500 */
+    assert_int_equal(eauth_challenge(e, 1000, 1200, nonce), 0); /* full: the sweep runs */
+    assert_int_equal(eauth_pending(e), 21);
+    sign(sk, live, "dev-90", sig);
+    assert_int_equal(eauth_verify(e, 90, 1300, pk, (const uint8_t *)"dev-90", 6, sig, sizeof(sig)),
+                     EAUTH_OK);
+    eauth_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -119,6 +139,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_and_replay),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_sweep_many_expired_keeps_live_ones),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
