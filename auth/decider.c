@@ -395,13 +395,11 @@ static size_t make_principal(char tag, const char *identity, const char *issuer,
  * its key (*o filled: the caller goes on as for any allowed login), 1 when *out is the answer
  * already (a challenge, or a refusal, audited). */
 static int enhanced_step(struct decider *d, const struct ipc_connect_req *r, bool step,
-                         struct ipc_connect_resp *out, struct auth_outcome *o,
+                         const char *peer, struct ipc_connect_resp *out, struct auth_outcome *o,
                          struct audit_field *f, size_t nf)
 {
     bool has_user = r->flags & IPC_CONN_HAS_USERNAME;
     const char *why = NULL;
-    char peer[80];
-    snprintf(peer, sizeof(peer), "%.*s", (int)r->peer.len, (const char *)r->peer.p);
     if (!eauth_method_known(r->auth_method.p, r->auth_method.len)) {
         out->reason5 = 0x8C; /* bad authentication method */
         why = "unsupported authentication method";
@@ -489,7 +487,7 @@ static void connect_decide(struct decider *d, const struct ipc_connect_req *r,
     struct auth_outcome o;
     enum auth_result ar;
     if (r->auth_method.len) {
-        if (enhanced_step(d, r, step, out, &o, f, nf))
+        if (enhanced_step(d, r, step, peer, out, &o, f, nf))
             return;
         ar = AUTH_ALLOW;
     } else {

@@ -12,6 +12,7 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/random.h>
 
+#include "cert_eckey.h"
 #include "log.h"
 #include "readfile.h"
 
@@ -34,23 +35,13 @@ static int cert_point(const char *path, uint8_t *out, word32 *len, char *err, si
         snprintf(err, errlen, "%s", rerr);
         return -1;
     }
-    WOLFSSL_X509 *x = wolfSSL_X509_load_certificate_buffer(pem, (int)n, WOLFSSL_FILETYPE_PEM);
+    ecc_key k;
+    int rc = cert_eckey_from_pem(pem, n, &k);
     free(pem);
-    unsigned char pub[512];
-    int plen = (int)sizeof(pub);
-    int rc = -1;
-    if (x && wolfSSL_X509_get_pubkey_type(x) == ECDSAk &&
-        wolfSSL_X509_get_pubkey_buffer(x, pub, &plen) == WOLFSSL_SUCCESS) {
-        ecc_key k;
-        word32 idx = 0;
-        if (wc_ecc_init(&k) == 0) {
-            if (wc_EccPublicKeyDecode(pub, &idx, &k, (word32)plen) == 0 &&
-                wc_ecc_export_x963(&k, out, len) == 0)
-                rc = 0;
-            wc_ecc_free(&k);
-        }
+    if (rc == 0) {
+        rc = wc_ecc_export_x963(&k, out, len) == 0 ? 0 : -1;
+        wc_ecc_free(&k);
     }
-    wolfSSL_X509_free(x);
     if (rc != 0)
         snprintf(err, errlen, "%s: not a PEM certificate with an ECDSA key", path);
     return rc;

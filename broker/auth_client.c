@@ -163,53 +163,45 @@ static struct ipc_bytes cert_of(const struct conn *c)
     return as_bytes(der, len);
 }
 
-int auth_request_connect(struct worker *w, struct conn *c, const struct mqtt_connect *pk)
+/* CONNECT_REQ and AUTH_REQ carry what the connection holds since its CONNECT, plus this
+ * step's password (CONNECT only) and authentication data. */
+static int send_login_step(struct worker *w, struct conn *c, uint8_t type, bool has_password,
+                           struct ipc_bytes password, struct ipc_bytes auth_data)
 {
     struct pending_req *p = push_pending(w);
     if (!p)
         return -1;
     p->kind = REQ_CONNECT;
     p->conn = c;
-    struct ipc_msg m = {.type = IPC_CONNECT_REQ};
+    struct ipc_msg m = {.type = type};
     struct ipc_connect_req *r = &m.u.connect_req;
-    r->proto_level = pk->proto_level;
-    r->flags = (pk->clean_session ? IPC_CONN_CLEAN : 0) |
-               (pk->has_username ? IPC_CONN_HAS_USERNAME : 0) |
-               (pk->has_password ? IPC_CONN_HAS_PASSWORD : 0);
+    r->proto_level = c->proto;
+    r->flags = (c->clean_session ? IPC_CONN_CLEAN : 0) |
+               (c->has_username ? IPC_CONN_HAS_USERNAME : 0) |
+               (has_password ? IPC_CONN_HAS_PASSWORD : 0);
     r->client_id = as_bytes(c->client_id, c->client_id_len);
-    r->username = pk->has_username ? as_bytes(pk->username.p, pk->username.len) : as_bytes(NULL, 0);
-    r->password = pk->has_password ? as_bytes(pk->password.p, pk->password.len) : as_bytes(NULL, 0);
+    r->username = as_bytes(c->username, c->username_len);
+    r->password = password;
     r->peer = as_bytes(c->peer, strlen(c->peer));
     r->listener = c->listener;
     r->cert = cert_of(c);
     r->conv = c->id;
     r->auth_method = as_bytes(c->v5.auth_method, c->v5.auth_method_len);
-    if (c->v5.auth_method)
-        r->auth_data = as_bytes(pk->props.auth_data.p, pk->props.auth_data.len);
+    r->auth_data = c->v5.auth_method ? auth_data : as_bytes(NULL, 0);
     return send_request(w, p, &m);
+}
+
+int auth_request_connect(struct worker *w, struct conn *c, const struct mqtt_connect *pk)
+{
+    return send_login_step(w, c, IPC_CONNECT_REQ, pk->has_password,
+                           pk->has_password ? as_bytes(pk->password.p, pk->password.len)
+                                            : as_bytes(NULL, 0),
+                           as_bytes(pk->props.auth_data.p, pk->props.auth_data.len));
 }
 
 int auth_request_auth_step(struct worker *w, struct conn *c, const uint8_t *data, size_t len)
 {
-    struct pending_req *p = push_pending(w);
-    if (!p)
-        return -1;
-    p->kind = REQ_CONNECT;
-    p->conn = c;
-    struct ipc_msg m = {.type = IPC_AUTH_REQ};
-    struct ipc_connect_req *r = &m.u.connect_req;
-    r->proto_level = c->proto;
-    r->flags =
-        (c->clean_session ? IPC_CONN_CLEAN : 0) | (c->has_username ? IPC_CONN_HAS_USERNAME : 0);
-    r->client_id = as_bytes(c->client_id, c->client_id_len);
-    r->username = as_bytes(c->username, c->username_len);
-    r->peer = as_bytes(c->peer, strlen(c->peer));
-    r->listener = c->listener;
-    r->cert = cert_of(c);
-    r->conv = c->id;
-    r->auth_method = as_bytes(c->v5.auth_method, c->v5.auth_method_len);
-    r->auth_data = as_bytes(data, len);
-    return send_request(w, p, &m);
+    return send_login_step(w, c, IPC_AUTH_REQ, false, as_bytes(NULL, 0), as_bytes(data, len));
 }
 
 int auth_request_acl(struct worker *w, struct conn *c, enum wait_kind kind, uint32_t index,

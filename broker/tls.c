@@ -9,11 +9,11 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
-#include <wolfssl/openssl/x509v3.h> /* XKU_* bits of wolfSSL_X509_get_extended_key_usage */
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/cryptocb.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 
+#include "cert_eckey.h"
 #include "keysign.h"
 #include "log.h"
 #include "readfile.h"
@@ -149,7 +149,8 @@ static void keep_bad_cert(struct tls_conn *t, WOLFSSL_X509 *x)
 }
 
 /* Called for every certificate of the client's chain (WOLFSSL_ALWAYS_VERIFY_CB). wolfSSL
- * checks signature, dates and the CA; the client-auth purpose of the leaf is checked here. */
+ * checks signature, dates, the CA and the leaf's extended key usage (clientAuth on a server);
+ * this only remembers why it refused, for the log and the audit entry. */
 static int verify_peer(int ok, WOLFSSL_X509_STORE_CTX *store)
 {
     struct conn *c = handshaking;
@@ -157,16 +158,6 @@ static int verify_peer(int ok, WOLFSSL_X509_STORE_CTX *store)
         return ok;
     struct tls_conn *t = c->tls;
     WOLFSSL_X509 *x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
-    int depth = wolfSSL_X509_STORE_CTX_get_error_depth(store);
-    if (ok && depth == 0 && x) {
-        unsigned eku = wolfSSL_X509_get_extended_key_usage(x);
-        if (eku && !(eku & (XKU_SSL_CLIENT | XKU_ANYEKU))) {
-            ok = 0;
-            if (!t->reason[0])
-                snprintf(t->reason, sizeof(t->reason),
-                         "certificate not for client authentication (extended key usage)");
-        }
-    }
     if (!ok) {
         if (!t->reason[0]) {
             int e = wolfSSL_X509_STORE_CTX_get_error(store);
@@ -184,25 +175,12 @@ static int verify_peer(int ok, WOLFSSL_X509_STORE_CTX *store)
 static int leaf_ec_key_size(const uint8_t *pem, size_t len, char *err, size_t errlen,
                             const char *path)
 {
-    WOLFSSL_X509 *x = wolfSSL_X509_load_certificate_buffer(pem, (int)len, WOLFSSL_FILETYPE_PEM);
-    if (!x) {
-        snprintf(err, errlen, "%s: not a PEM certificate", path);
-        return -1;
-    }
-    unsigned char pub[512];
-    int plen = (int)sizeof(pub);
+    ecc_key k;
     int size = -1;
-    if (wolfSSL_X509_get_pubkey_type(x) == ECDSAk &&
-        wolfSSL_X509_get_pubkey_buffer(x, pub, &plen) == WOLFSSL_SUCCESS) {
-        ecc_key k;
-        word32 idx = 0;
-        if (wc_ecc_init(&k) == 0) {
-            if (wc_EccPublicKeyDecode(pub, &idx, &k, (word32)plen) == 0)
-                size = wc_ecc_size(&k);
-            wc_ecc_free(&k);
-        }
+    if (cert_eckey_from_pem(pem, len, &k) == 0) {
+        size = wc_ecc_size(&k);
+        wc_ecc_free(&k);
     }
-    wolfSSL_X509_free(x);
     if (size <= 0)
         snprintf(err, errlen,
                  "%s: the server certificate must have an ECDSA key (P-256 or P-384; "

@@ -64,13 +64,19 @@ void config_defaults(struct config *cfg)
     cfg->log_level = LOG_INFO;
 }
 
+/* path as seen from the configuration file conf: a relative one is put beneath conf's
+ * directory. Returns snprintf's count (>= cap: did not fit). */
+static int beside_config(const char *conf, const char *path, char *out, size_t cap)
+{
+    const char *slash = strrchr(conf, '/');
+    if (!path[0] || path[0] == '/' || !slash)
+        return snprintf(out, cap, "%s", path);
+    return snprintf(out, cap, "%.*s/%s", (int)(slash - conf), conf, path);
+}
+
 const char *config_policy_path(const struct config *cfg, char *out, size_t cap)
 {
-    const char *slash = strrchr(cfg->path, '/');
-    if (!cfg->policy[0] || cfg->policy[0] == '/' || !slash)
-        snprintf(out, cap, "%s", cfg->policy);
-    else
-        snprintf(out, cap, "%.*s/%s", (int)(slash - cfg->path), cfg->path, cfg->policy);
+    beside_config(cfg->path, cfg->policy, out, cap);
     return out;
 }
 
@@ -322,10 +328,7 @@ static int get_path(struct parse *p, const yaml_node_t *n, const char *key, char
 {
     char raw[CONFIG_PATH_MAX] = "";
     if (get_str(p, n, key, raw, sizeof(raw)) < 0) return -1;
-    const char *slash = strrchr(p->path, '/');
-    int w = raw[0] == '/' || !slash
-                ? snprintf(dst, cap, "%s", raw)
-                : snprintf(dst, cap, "%.*s/%s", (int)(slash - p->path), p->path, raw);
+    int w = beside_config(p->path, raw, dst, cap);
     if (w < 0 || (size_t)w >= cap)
         return fail(p, n->start_mark, "'%s': path too long (at most %zu bytes)", key, cap - 1);
     return 0;
