@@ -662,8 +662,11 @@ void decider_acl(struct decider *d, const struct ipc_acl_req *r, struct ipc_acl_
         out->max_qos = v.max_qos;
         out->flags = IPC_ACL_RETAIN_OK;
     } else {
+        /* Parsed only where the policy looks at certificates: this runs for every first
+         * publish to a topic and every subscription. */
         struct cert_fields cf;
-        bool have = r->cert.len && cert_fields_from_der(r->cert.p, r->cert.len, &cf) == 0;
+        bool have = r->cert.len && policy_uses_certificates(d->policy) &&
+                    cert_fields_from_der(r->cert.p, r->cert.len, &cf) == 0;
         struct policy_subject s =
             subject_of(r->client_id.p, r->client_id.len, r->username.p, r->username.len,
                        r->has_username, &w, have ? &cf.cert : NULL);

@@ -49,7 +49,7 @@ struct tls_conn {
     bool want_write;
     bool kicked;
     struct conn *kick_next;
-    uint8_t *stage; /* plaintext handed to wolfSSL_write, kept until it is taken whole */
+    uint8_t *stage; /* plaintext of a write wolfSSL has not finished, offered again */
     uint32_t stage_len;
     uint8_t *cert; /* DER of the verified client certificate */
     uint16_t cert_len;
@@ -516,37 +516,45 @@ int tls_flush(struct worker *w, struct conn *c)
         }
         t->want_write = e == WOLFSSL_ERROR_WANT_WRITE;
     }
+    /* Plaintext is gathered into one buffer shared by all connections (one thread); only a
+     * write wolfSSL could not finish keeps its bytes in the connection, since it must be
+     * offered the same bytes again. */
+    static uint8_t plain[STAGE_MAX];
     while (c->state != CS_CLOSED) {
-        if (!t->stage_len) {
+        const uint8_t *data = t->stage;
+        uint32_t len = t->stage_len;
+        if (!len) {
             if (!c->out_head)
                 break;
-            if (!t->stage && !(t->stage = malloc(STAGE_MAX))) {
-                conn_close(w, c, "out of memory");
-                return -1;
-            }
-            t->stage_len = (uint32_t)conn_take_output(w, c, t->stage, STAGE_MAX);
-            if (!t->stage_len)
+            len = (uint32_t)conn_take_output(w, c, plain, sizeof(plain));
+            if (!len)
                 break;
+            data = plain;
         }
-        int r = wolfSSL_write(t->ssl, t->stage, (int)t->stage_len);
+        int r = wolfSSL_write(t->ssl, data, (int)len);
         if (r > 0) {
+            free(t->stage);
+            t->stage = NULL;
             t->stage_len = 0;
             t->want_write = false;
             continue;
         }
         int e = wolfSSL_get_error(t->ssl, r);
-        if (e == WOLFSSL_ERROR_WANT_WRITE) {
-            t->want_write = true;
-            break;
+        if (e != WOLFSSL_ERROR_WANT_WRITE && e != WOLFSSL_ERROR_WANT_READ) {
+            fail(w, c, e);
+            return -1;
         }
-        if (e == WOLFSSL_ERROR_WANT_READ)
-            break;
-        fail(w, c, e);
-        return -1;
-    }
-    if (!t->stage_len && !c->out_head) {
-        free(t->stage); /* idle connections hold no staging buffer */
-        t->stage = NULL;
+        if (!t->stage) {
+            t->stage = malloc(len);
+            if (!t->stage) {
+                conn_close(w, c, "out of memory");
+                return -1;
+            }
+            memcpy(t->stage, data, len);
+            t->stage_len = len;
+        }
+        t->want_write = e == WOLFSSL_ERROR_WANT_WRITE;
+        break;
     }
     conn_update_events(w, c);
     return 0;

@@ -238,6 +238,8 @@ static int index_identities(struct policy *p)
     return 0;
 }
 
+#define CERT_SUBS (SUB_BIT(SUB_CERT_CN) | SUB_BIT(SUB_CERT_SERIAL) | SUB_BIT(SUB_CERT_FP))
+
 int pol_compile(struct policy *p)
 {
     if (index_identities(p) < 0)
@@ -245,10 +247,15 @@ int pol_compile(struct policy *p)
     p->root = node_new();
     if (!p->root)
         return -1;
+    for (uint32_t i = 0; i < p->nids; i++)
+        p->uses_cert |= p->ids[i].kind == ID_CERT ||
+                        (p->ids[i].client_id && (p->ids[i].client_id->subs & CERT_SUBS));
     for (uint32_t i = 0; i < p->nrules; i++)
-        for (uint32_t t = 0; t < p->rules[i].ntopics; t++)
+        for (uint32_t t = 0; t < p->rules[i].ntopics; t++) {
+            p->uses_cert |= (p->rules[i].topics[t].subs & CERT_SUBS) != 0;
             if (insert(p->root, &p->rules[i], &p->rules[i].topics[t]) < 0)
                 return -1;
+        }
     return finish(p->root);
 }
 

@@ -197,6 +197,11 @@ const char *policy_user_password_hash(const struct policy *p, const char *userna
     return id && id->kind == ID_USER ? id->password : NULL;
 }
 
+bool policy_uses_certificates(const struct policy *p)
+{
+    return p && p->uses_cert;
+}
+
 bool policy_user_device_key(const struct policy *p, const char *username, size_t len,
                             uint8_t pk[32])
 {

@@ -83,6 +83,10 @@ void policy_limits_for(const struct policy *p, const struct policy_subject *s,
 /* Identities known to the policy. Users with password hashes (argon2id "$argon2id$..." from
  * `bulwark passwd`, or Mosquitto "$7$..." PBKDF2-SHA512 strings, kept opaque here: verification
  * is the auth daemon's): */
+/* Whether any decision can depend on a client certificate (a certificates entry or a
+ * %{cert.*} substitution): without one the auth daemon need not read the certificate for a
+ * publish or subscribe decision. */
+bool policy_uses_certificates(const struct policy *p);
 /* The Ed25519 device key of a user entry (`device_key:`), for the enhanced authentication
  * method bulwark-ed25519 (docs/POLICY.md). False when the user has none. */
 bool policy_user_device_key(const struct policy *p, const char *username, size_t len,

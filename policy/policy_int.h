@@ -203,6 +203,7 @@ struct policy {
     uint32_t *scan;              /* every other clients, certificates and issuers entry */
     uint32_t nscan;
     struct pol_node *root;
+    bool uses_cert; /* a certificates entry, or a %{cert.*} substitution somewhere */
 };
 
 /* parse.c / parse_rules.c: the YAML document into the model. */

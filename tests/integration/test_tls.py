@@ -544,3 +544,70 @@ def test_session_from_another_listener_does_not_skip_client_certs(tmp_path, ca):
             assert second != CONNACK_OK, "client_certs: required bypassed (resumed=%s)" % resumed
     finally:
         assert b.stop() == []
+
+
+def test_slow_tls_reader_gets_every_byte_in_order(tmp_path, ca):
+    """A TLS subscriber that stops reading fills the socket: wolfSSL's writes then wait
+    (WANT_WRITE) and must be offered the same bytes again; when it reads again every message
+    arrives whole and in order."""
+    b = started(tls_broker(tmp_path, ca))
+    n, size = 2000, 1000
+    try:
+        ctx = ssl.create_default_context(cafile=ca.crt)
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.connect(("127.0.0.1", b.tls_port))
+        t = ctx.wrap_socket(raw, server_hostname="localhost")
+        t.sendall(mqttraw.connect("slow-tls-reader"))
+        assert t.recv(4) == CONNACK_OK
+        t.sendall(mqttraw.packet(mqttraw.SUBSCRIBE, 0x02,
+                                 b"\x00\x01" + mqttraw.utf8("slow/#") + b"\x00"))
+        assert t.recv(5)[0] == 0x90
+        with mqttraw.RawClient(b.port) as pub:
+            pub.connect("slow-pub")
+            for i in range(n):
+                pub.send(mqttraw.packet(mqttraw.PUBLISH, 0, mqttraw.utf8("slow/t") +
+                                        (b"%06d" % i) + b"x" * (size - 6)))
+            pub.ping()
+        time.sleep(1.0)  # the broker's writes to us are blocked meanwhile
+        t.settimeout(10)
+        buf, got = b"", []
+        while len(got) < n:
+            chunk = t.recv(65536)
+            assert chunk, "connection closed after %d messages" % len(got)
+            buf += chunk
+            while len(buf) >= 2:
+                length, pos = mqttraw.parse_varint(buf, 1)
+                if len(buf) < pos + length:
+                    break
+                body = buf[pos:pos + length]
+                buf = buf[pos + length:]
+                got.append(body[2 + 6:2 + 6 + 6])
+        assert got == [b"%06d" % i for i in range(n)]
+        t.close()
+    finally:
+        assert b.stop() == []
+
+
+def test_policy_decides_on_certificate_fields(tmp_path, ca):
+    """A certificates entry and %{cert.cn} in a rule: the auth daemon reads the certificate
+    the worker sends with every publish and subscribe decision (only because this policy
+    looks at certificates) and grants each device its own subtree only."""
+    b = tls_broker(tmp_path, ca, client_certs="required")
+    b.policy = ('version: 1\ncertificates:\n  - name: fleet\n    cn: "dev-*"\n'
+                'rules:\n  - id: own\n    allow: both\n    topics: "fleet/%{cert.cn}/#"\n'
+                '    identities: [fleet]\n')
+    b.allow_anonymous = False
+    started(b)
+    dev2 = ca.issue("dev-2")
+    try:
+        def pub(topic):
+            r = mosq("mosquitto_pub", b.tls_port, ca, "-V", "mqttv5", "-i", "dev-2", "--cert",
+                     dev2[0], "--key", dev2[1], "-t", topic, "-m", "x", "-q", "1", "-d")
+            return r.stdout + r.stderr
+        mine, theirs = pub("fleet/dev-2/t"), pub("fleet/dev-1/t")
+        # 0x10: allowed, nobody subscribed; 0x87 (135): not authorized
+        assert "received PUBACK (Mid: 1, RC:16)" in mine, mine
+        assert "received PUBACK (Mid: 1, RC:135)" in theirs, theirs
+    finally:
+        assert b.stop() == []
