@@ -30,8 +30,6 @@
 #define TAG_TOKEN 't'
 #define TAG_CERT 'c'   /* "c" + CN: a client certificate alone authenticated the client */
 #define TAG_DEVICE 'k' /* "k" + user: its device key signed our nonce (enhanced auth) */
-#define EAUTH_MAX_PENDING 4096u
-#define EAUTH_TTL_MS 30000u
 #define ISSUER_SEP '\x1f'
 
 struct decider {
@@ -189,7 +187,9 @@ struct decider *decider_new(const struct config *cfg, char *err, size_t errlen)
     d->bf = bf_new(&bc);
     d->vcache = verify_cache_new(a->verify_cache_size, a->verify_cache_ttl_s * 1000u);
     d->password = backend_password_new(lookup_password, d, d->vcache);
-    d->eauth = eauth_new(EAUTH_MAX_PENDING, EAUTH_TTL_MS);
+    /* A conversation lives as long as its connection may take to finish CONNECT, and there
+     * are never more live ones than connections (set at start; a reload keeps them). */
+    d->eauth = eauth_new(cfg->limits.max_connections, cfg->limits.connect_timeout_ms);
     if (!d->bf || !d->vcache || !d->password || !d->eauth) {
         snprintf(err, errlen, "out of memory setting up authentication");
         goto fail;
@@ -410,7 +410,7 @@ static int enhanced_step(struct decider *d, const struct ipc_connect_req *r, boo
         if (eauth_challenge(d->eauth, r->conv, clock_ms(), d->nonce_out) != 0) {
             out->rc = MQTT_CONNACK_SERVER_UNAVAILABLE;
             out->reason5 = 0x89; /* server busy */
-            why = "too many authentications in progress";
+            why = "too many authentications in progress (max_connections)";
         } else {
             out->rc = MQTT_CONNACK_ACCEPTED;
             out->auth_continue = true;

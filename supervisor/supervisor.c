@@ -103,8 +103,6 @@ static enum role peer_of(enum role r)
 enum chan { CHAN_IPC = 0, CHAN_KEY = 1 };
 static const char chan_tag[2] = {'P', 'K'};
 
-#define KEYSIGN_TIMEOUT_MS 2000
-
 /* Gives the starting role one end of a worker<->auth channel and makes sure the peer
  * holds the other end: handed over now if the peer runs, or kept for its next start. */
 static int chan_end_for(struct supervisor *s, enum role r, enum chan ch)
@@ -121,10 +119,11 @@ static int chan_end_for(struct supervisor *s, enum role r, enum chan ch)
     if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, pair) != 0)
         return -1;
     if (ch == CHAN_KEY) {
-        /* The worker waits for a signature in the middle of a handshake: bounded, because
-         * its sandbox cannot set this itself on a channel handed over later. */
-        struct timeval tv = {.tv_sec = KEYSIGN_TIMEOUT_MS / 1000,
-                             .tv_usec = (KEYSIGN_TIMEOUT_MS % 1000) * 1000};
+        /* The worker waits for a signature in the middle of a handshake: bounded by
+         * auth_timeout_ms, set here because its sandbox cannot on a channel handed over
+         * later. */
+        uint32_t ms = s->cfg->limits.auth_timeout_ms;
+        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
         int worker_end = r == ROLE_WORKER ? pair[0] : pair[1];
         setsockopt(worker_end, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         setsockopt(worker_end, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

@@ -209,3 +209,28 @@ def test_method_needs_mqtt5(eauth_broker):
         assert c.connect("plc-7", username="plc-7", password="anything").rc == 4
     s = socket.create_connection(("127.0.0.1", eauth_broker.port), timeout=3)
     s.close()
+
+
+def test_pending_challenges_are_bounded_by_max_connections(tmp_path, keys, audit_dir):
+    """At most max_connections challenges wait at once, each for connect_timeout_ms: clients
+    that leave challenges unanswered fill the table, and the next CONNECT with the method gets
+    CONNACK 0x89 (server busy) instead of growing it; others are untouched."""
+    policy = ("version: 1\nusers:\n  - name: plc-7\n    device_key: \"%s\"\n"
+              "  - name: alice\n    password: \"%s\"\n"
+              % (keys["plc-7"].public_b64, bulwark_hash("alice-pw-77")))
+    b = Broker("bulwark", str(tmp_path), allow_anonymous=False, policy=policy,
+               limits={"max_connections": 3, "connect_timeout_ms": 60000})
+    b.start()
+    b.wait_ready()
+    try:
+        for i in range(3):  # three challenges, never answered, their connections gone
+            c, ch = start(b, client_id="plc-7")
+            assert ch.type == AUTH
+            c.close()
+        c, ack = start(b, client_id="plc-7")
+        with c:
+            assert ack.type == CONNACK and ack.reason == 0x89, ack
+        with mqttraw.RawClient(b.port) as p:  # a password login does not need the table
+            assert p.connect("alice-dev", username="alice", password="alice-pw-77").rc == 0
+    finally:
+        assert b.stop() == []

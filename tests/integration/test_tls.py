@@ -611,3 +611,30 @@ def test_policy_decides_on_certificate_fields(tmp_path, ca):
         assert "received PUBACK (Mid: 1, RC:135)" in theirs, theirs
     finally:
         assert b.stop() == []
+
+
+def test_signature_wait_is_bounded_by_auth_timeout(tmp_path, ca):
+    """The worker waits for a handshake signature at most auth_timeout_ms: with the auth
+    daemon stopped (SIGSTOP) a TLS handshake fails after that and the worker goes on serving
+    its clients; once the daemon runs again, handshakes work (its late answer is skipped)."""
+    b = tls_broker(tmp_path, ca)
+    b.limits = {"auth_timeout_ms": 500}
+    started(b)
+    auth = b.children()["auth"]
+    try:
+        with mqttraw.RawClient(b.port) as sub, mqttraw.RawClient(b.port) as pub:
+            sub.connect("sig-sub")
+            assert sub.subscribe([("sig/#", 0)]) == [0]
+            pub.connect("sig-pub")
+            pub.publish("sig/a", b"before")  # the verdict for sig/a is cached from here on
+            assert sub.receive().payload == b"before"
+            os.kill(auth, signal.SIGSTOP)
+            try:
+                assert handshake_fails(b.tls_port, ca)
+                pub.publish("sig/a", b"during")  # the worker did not stay stuck in the wait
+                assert sub.receive().payload == b"during"
+            finally:
+                os.kill(auth, signal.SIGCONT)
+        assert wait_until(lambda: not handshake_fails(b.tls_port, ca), 10, interval=0.3)
+    finally:
+        assert b.stop() == []
