@@ -8,7 +8,7 @@
  *  - Non-blocking and driven by the worker's epoll loop; wolfSSL reads and writes the socket
  *    with read(2)/write(2) only (the worker's seccomp filter has no recv/send).
  *  - TLS 1.0 and 1.1 are refused; the minimum is per listener (1.2 default); ALPN "mqtt" is
- *    offered, SNI acknowledged, sessions resume (TLS 1.2 cache, TLS 1.3 tickets).
+ *    offered, a client's SNI accepted, sessions resume (TLS 1.2 cache, TLS 1.3 tickets).
  *  - A refused client certificate is reported to the auth daemon for the audit log.
  */
 #ifndef BULWARK_TLS_H

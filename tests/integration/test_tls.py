@@ -196,10 +196,12 @@ def test_alpn_sni_and_strong_defaults(tmp_path, ca):
         out = s_client(b.tls_port, ca, "-alpn", "mqtt", "-servername", "localhost")
         assert "ALPN protocol: mqtt" in out
         assert "Verify return code: 0 (ok)" in out
+        other = s_client(b.tls_port, ca, "-servername", "broker.example.org")
+        assert "Cipher is (NONE)" not in other and "New, TLSv1.3" in other  # any name: served
         out12 = s_client(b.tls_port, ca, "-tls1_2")
         m = re.search(r"Cipher is (\S+)", out12)
-        assert m and m.group(1).startswith("ECDHE-") and "GCM" in m.group(1) or \
-            "CHACHA20" in m.group(1), out12
+        assert m and m.group(1).startswith("ECDHE-") and \
+            ("GCM" in m.group(1) or "CHACHA20" in m.group(1)), out12
         # no static-RSA, CBC or SHA-1 suite is accepted
         bad = s_client(b.tls_port, ca, "-tls1_2", "-cipher", "AES128-SHA:ECDHE-ECDSA-AES128-SHA")
         assert "Cipher is (NONE)" in bad
@@ -636,5 +638,38 @@ def test_signature_wait_is_bounded_by_auth_timeout(tmp_path, ca):
             finally:
                 os.kill(auth, signal.SIGCONT)
         assert wait_until(lambda: not handshake_fails(b.tls_port, ca), 10, interval=0.3)
+    finally:
+        assert b.stop() == []
+
+
+def test_tls13_ticket_from_another_listener_is_not_resumed(tmp_path, ca):
+    """TLS 1.3 tickets are sealed with a key of their listener: a ticket earned with a
+    certificate of the CA another listener trusts does not resume where that CA is unknown
+    (it would carry a certificate this listener never verified)."""
+    other = DeviceCA(str(tmp_path), name="other-ca")
+    crt, key = ca.server_cert()
+    b = Broker("bulwark", str(tmp_path), allow_anonymous=False,
+               tls={"cert": crt, "key": key, "ca": ca.crt, "client_certs": "required"},
+               tls2={"cert": crt, "key": key, "ca": other.crt, "client_certs": "required"})
+    b.start()
+    b.wait_ready()
+    try:
+        dcrt, dkey = other.issue("stranger")
+        ctx = ssl.create_default_context(cafile=ca.crt)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.load_cert_chain(dcrt, dkey)
+        # the ticket follows the handshake: take the session after the CONNACK
+        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", b.tls2_port), timeout=5),
+                            server_hostname="localhost")
+        t.sendall(mqttraw.connect("stranger"))
+        assert t.recv(16) == CONNACK_OK  # trusted there: authenticated by the certificate
+        sess = t.session
+        t.close()
+        assert sess is not None and sess.has_ticket
+        resumed, _, second = connect_over(b.tls_port, ctx, "stranger", session=sess)
+        assert not resumed and second != CONNACK_OK, (resumed, second)
+        # where it was issued, the ticket does resume (and keeps the certificate)
+        resumed, _, third = connect_over(b.tls2_port, ctx, "stranger", session=sess)
+        assert resumed and third == CONNACK_OK, (resumed, third)
     finally:
         assert b.stop() == []
