@@ -521,9 +521,9 @@ int tls_flush(struct worker *w, struct conn *c)
      * offered the same bytes again. */
     static uint8_t plain[STAGE_MAX];
     while (c->state != CS_CLOSED) {
-        const uint8_t *data = t->stage;
+        const uint8_t *data = t->stage; /* non-NULL exactly while stage_len > 0 */
         uint32_t len = t->stage_len;
-        if (!len) {
+        if (!data) {
             if (!c->out_head)
                 break;
             len = (uint32_t)conn_take_output(w, c, plain, sizeof(plain));
